@@ -1,0 +1,48 @@
+/* The Web platform a class sees: Request, Response, Headers, URL,
+ * URLSearchParams, TextEncoder/TextDecoder, atob/btoa, console,
+ * crypto.randomUUID/getRandomValues, structuredClone, queueMicrotask,
+ * performance.now. Most of it is JavaScript (src/api/web/*.js, compiled to
+ * bytecode at build time); the parts that need C (UTF-8, randomness, clocks,
+ * logging, structured clone) are native functions handed to that script.
+ * Timers live in timers.c; state and storage in state.c/storage.c.
+ *
+ * Depends on lib/, net/http.h (header and response types), js/codec.h. */
+#ifndef DORM_API_WEB_H
+#define DORM_API_WEB_H
+#include <stddef.h>
+#include <stdint.h>
+#include <quickjs.h>
+
+#include "../net/http.h"
+
+/* Where console output goes. level: 0 debug, 1 info (log), 2 warn, 3 error.
+ * msg is the formatted line (console.log("a", {b:1}) gives "a { b: 1 }"). */
+typedef void (*web_log_fn)(void *opaque, int level, const char *msg, size_t len);
+
+typedef struct web web_t; /* per-context state of this module */
+
+/* Installs every global above into ctx. Call once per context, before any
+ * class code runs. Returns NULL with an exception pending on failure. */
+web_t *web_new(JSContext *ctx, web_log_fn log, void *log_opaque);
+/* Releases what web_new made; call before JS_FreeContext(ctx). */
+void web_free(web_t *w, JSContext *ctx);
+
+/* new Request(url, {method, headers, body}) as the runtime builds it for an
+ * incoming HTTP request. url is absolute ("http://host/_do/x/y?q"). body may
+ * be NULL (no body). Returns a new reference or JS_EXCEPTION. */
+JSValue web_request_new(web_t *w, JSContext *ctx, const char *method, const char *url,
+                        const http_header_t *headers, size_t nheaders,
+                        const uint8_t *body, size_t body_len);
+
+/* Reads a value the class returned from fetch(): when it is a Response,
+ * fills *out (a new http_response_t: status, statusText, headers in order,
+ * body bytes) and returns 0. Otherwise returns -1 with a TypeError pending
+ * ("fetch() must return a Response, got ..."). Reading consumes the body as
+ * the platform would (a used body cannot be sent). */
+int web_response_read(web_t *w, JSContext *ctx, JSValueConst value, http_response_t **out);
+
+/* Formats an exception value as "Name: message\n    at stack" for logs.
+ * Returns a malloc'd string the caller frees. */
+char *web_format_error(JSContext *ctx, JSValueConst exc);
+
+#endif

@@ -1,0 +1,57 @@
+/* The control database DATA/control.db: apps, deployed classes and their
+ * code. Used from the control thread only. Depends on lib/ and sqlite3.
+ * Functions return 0 on success, 1 for "not found" where said, -1 on error
+ * with a message in err. Strings in out-structs are malloc'd; free them with
+ * the matching _clear function. */
+#ifndef DORM_STORE_CATALOG_H
+#define DORM_STORE_CATALOG_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct catalog catalog_t;
+
+typedef struct catalog_app {
+    char *id;          /* "default" */
+    char *subdomain;   /* "default" */
+    char *service_key; /* secret */
+    int64_t created_at; /* ms since the epoch */
+} catalog_app_t;
+
+typedef struct catalog_class {
+    char *app_id;
+    char *name;          /* kebab-case, "chat-room" */
+    char *id;            /* stable uuid of the deployed class */
+    char *class_name;    /* "ChatRoom" */
+    char *access_mode;   /* "public" | "authenticated" | "service_key" */
+    char *code;          /* the source as deployed */
+    uint8_t *bytecode;   /* QuickJS bytecode of the compiled module */
+    size_t bytecode_len;
+    int64_t version;     /* increases with every successful deploy of this name */
+    int64_t last_deployed_at; /* ms since the epoch */
+    char *error_message; /* NULL unless the last deploy attempt failed */
+    int64_t code_compressed_len; /* for the 10 MB-per-app rule */
+} catalog_class_t;
+
+catalog_t *catalog_open(const char *path, char *err, size_t errlen);
+void catalog_close(catalog_t *c);
+
+int catalog_app_get(catalog_t *c, const char *id, catalog_app_t *out, char *err, size_t errlen);
+int catalog_app_put(catalog_t *c, const catalog_app_t *app, char *err, size_t errlen);
+int catalog_apps_list(catalog_t *c, catalog_app_t **out, size_t *n, char *err, size_t errlen);
+void catalog_app_clear(catalog_app_t *a);
+
+int catalog_class_get(catalog_t *c, const char *app_id, const char *name, catalog_class_t *out,
+                      char *err, size_t errlen);
+/* Inserts or replaces the row (app_id, name). */
+int catalog_class_put(catalog_t *c, const catalog_class_t *cls, char *err, size_t errlen);
+/* Records a failed deploy attempt's message on an existing row (1: no row). */
+int catalog_class_set_error(catalog_t *c, const char *app_id, const char *name,
+                            const char *message, char *err, size_t errlen);
+/* All classes, of one app or of every app when app_id is NULL, ordered by app then name. */
+int catalog_classes_list(catalog_t *c, const char *app_id, catalog_class_t **out, size_t *n,
+                         char *err, size_t errlen);
+int catalog_class_delete(catalog_t *c, const char *app_id, const char *name, char *err,
+                         size_t errlen);
+void catalog_class_clear(catalog_class_t *k);
+
+#endif
