@@ -18,7 +18,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- packages
 pkgs=(build-essential pkg-config libuv1-dev node-llhttp libwslay-dev
       libsqlite3-dev libssl-dev libcurl4-openssl-dev libjansson-dev
-      libcmocka-dev clang libclang-rt-14-dev dpkg-dev xz-utils curl)
+      libcmocka-dev zlib1g-dev clang libclang-rt-14-dev dpkg-dev xz-utils curl)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx); fi
 
 missing=()

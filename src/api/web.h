@@ -1,7 +1,7 @@
 /* The Web platform a class sees: Request, Response, Headers, URL,
  * URLSearchParams, TextEncoder/TextDecoder, atob/btoa, console,
  * crypto.randomUUID/getRandomValues, structuredClone, queueMicrotask,
- * performance.now. Most of it is JavaScript (src/api/web/*.js, compiled to
+ * performance.now. Most of it is JavaScript (the .js files in src/api/web/, compiled to
  * bytecode at build time); the parts that need C (UTF-8, randomness, clocks,
  * logging, structured clone) are native functions handed to that script.
  * Timers live in timers.c; state and storage in state.c/storage.c.

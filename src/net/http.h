@@ -19,9 +19,12 @@
 
 #include "../lib/buf.h"
 
+/* A header's name and value live in one allocation that starts at name (the
+ * parser and http_headers_addn make them so): release headers only with
+ * http_headers_free, never by freeing value. */
 typedef struct http_header {
     char *name; /* as sent, NUL-terminated */
-    char *value;
+    char *value; /* NUL-terminated, inside name's allocation */
     size_t name_len;
     size_t value_len;
 } http_header_t;
@@ -47,7 +50,8 @@ typedef struct http_response {
     buf_t body;
 } http_response_t;
 
-/* Header helpers (case-insensitive name match). Values are owned copies. */
+/* Header helpers (case-insensitive name match). Values are owned copies.
+ * http_header_get returns the first match, or NULL. */
 const char *http_header_get(const http_header_t *h, size_t n, const char *name);
 void http_headers_add(http_header_t **h, size_t *n, const char *name, const char *value);
 void http_headers_addn(http_header_t **h, size_t *n, const char *name, size_t nlen,
@@ -79,6 +83,8 @@ typedef void (*http_request_cb)(http_conn_t *conn, http_request_t *req, void *da
 
 /* Listens on host:port (IPv4 or IPv6 literal, or "localhost") with
  * SO_REUSEPORT so every shard can have its own listener on the same port.
+ * limits may be NULL (defaults); zero fields take their default. Sets
+ * SIGPIPE to ignored for the process (a vanished peer must not kill it).
  * Returns NULL and fills err on failure. */
 http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
                                   const http_limits_t *limits, http_request_cb cb, void *data,
@@ -87,6 +93,8 @@ http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
  * their in-flight response has been written; calls cb when all are gone. The
  * server is freed after cb returns. */
 void http_server_close(http_server_t *s, void (*cb)(void *data), void *data);
+/* The port the server listens on (the one the kernel chose for port 0). */
+int http_server_port(const http_server_t *s);
 
 /* Answers the request the callback was given. Takes ownership of res. Adds
  * Date, Content-Length (not for 1xx/204/304) and Connection; sends no body
@@ -95,5 +103,16 @@ void http_server_close(http_server_t *s, void (*cb)(void *data), void *data);
 void http_conn_respond(http_conn_t *conn, http_response_t *res);
 /* The listener's loop data passed at listen time. */
 void *http_conn_data(http_conn_t *conn);
+
+/* Answers an upgrade request (normally with 101 and the caller's own
+ * Connection/Upgrade headers, which are kept for 101) and gives the socket
+ * away. When the response has been written, cb receives the connection's TCP
+ * handle, which the caller now owns (it was malloc'ed: uv_close it and free
+ * it in the close callback; reading is stopped, handle->data is free to
+ * use), and the bytes the client already sent after the request (valid only
+ * during cb). If the connection fails first, cb gets tcp == NULL. Either
+ * way cb is called exactly once, and conn must not be used after this call. */
+typedef void (*http_upgrade_cb)(uv_tcp_t *tcp, const uint8_t *head, size_t head_len, void *arg);
+void http_conn_upgrade(http_conn_t *conn, http_response_t *res, http_upgrade_cb cb, void *arg);
 
 #endif

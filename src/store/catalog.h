@@ -32,14 +32,23 @@ typedef struct catalog_class {
     int64_t code_compressed_len; /* for the 10 MB-per-app rule */
 } catalog_class_t;
 
+/* Opens or creates the file (its directory must exist) and creates or
+ * upgrades the tables; refuses a file from a newer dorm. */
 catalog_t *catalog_open(const char *path, char *err, size_t errlen);
 void catalog_close(catalog_t *c);
 
+/* 0: found, 1: no such app. */
 int catalog_app_get(catalog_t *c, const char *id, catalog_app_t *out, char *err, size_t errlen);
+/* Inserts or updates the app with this id. Fails (-1) when another app
+ * already has the subdomain. */
 int catalog_app_put(catalog_t *c, const catalog_app_t *app, char *err, size_t errlen);
+/* All apps ordered by id; *out is a malloc'd array of *n entries (NULL when
+ * there are none): free it with catalog_apps_free. */
 int catalog_apps_list(catalog_t *c, catalog_app_t **out, size_t *n, char *err, size_t errlen);
 void catalog_app_clear(catalog_app_t *a);
+void catalog_apps_free(catalog_app_t *v, size_t n); /* clears each entry, frees the array */
 
+/* 0: found, 1: no such class. */
 int catalog_class_get(catalog_t *c, const char *app_id, const char *name, catalog_class_t *out,
                       char *err, size_t errlen);
 /* Inserts or replaces the row (app_id, name). */
@@ -47,11 +56,14 @@ int catalog_class_put(catalog_t *c, const catalog_class_t *cls, char *err, size_
 /* Records a failed deploy attempt's message on an existing row (1: no row). */
 int catalog_class_set_error(catalog_t *c, const char *app_id, const char *name,
                             const char *message, char *err, size_t errlen);
-/* All classes, of one app or of every app when app_id is NULL, ordered by app then name. */
+/* All classes, of one app or of every app when app_id is NULL, ordered by
+ * app then name (bytewise); free the array with catalog_classes_free. */
 int catalog_classes_list(catalog_t *c, const char *app_id, catalog_class_t **out, size_t *n,
                          char *err, size_t errlen);
+/* 0: deleted, 1: no such row. */
 int catalog_class_delete(catalog_t *c, const char *app_id, const char *name, char *err,
                          size_t errlen);
 void catalog_class_clear(catalog_class_t *k);
+void catalog_classes_free(catalog_class_t *v, size_t n);
 
 #endif

@@ -40,8 +40,13 @@ typedef struct store_kv store_kv_t;
 store_shard_t *store_shard_new(const char *data_dir, store_durability_t durability,
                                size_t max_open_handles);
 void store_shard_free(store_shard_t *s); /* every kv of the shard must be freed first */
+/* SQLite connections the shard holds open now (readers and writers). It
+ * exceeds max_open_handles only while every other handle belongs to a kv
+ * with a batch in flight or a list under way. */
+size_t store_shard_open_handles(const store_shard_t *s);
 
-/* The path of an instance's database (whether or not it exists). */
+/* The path of an instance's database (whether or not it exists); replaces
+ * the contents of out. */
 void store_instance_path(const char *data_dir, const char *app, const char *cls,
                          const uint8_t *id, size_t id_len, buf_t *out);
 /* sha256(id) as 64 lowercase hex chars + NUL: the instance id's hex form. */
@@ -52,14 +57,17 @@ void store_id_hex(const uint8_t *id, size_t id_len, char out[65]);
  * as no kv of that class is open. */
 int store_purge(const char *data_dir, const char *app, const char *cls, char *err, size_t errlen);
 
-/* One instance. Does not touch the disk. */
+/* One instance. Does not touch the disk. Returns NULL when app or cls
+ * cannot be a directory name (empty, ".", "..", containing '/', or over 255
+ * bytes): the control layer validates names first, this is the last guard. */
 store_kv_t *store_kv_new(store_shard_t *s, const char *app, const char *cls, const uint8_t *id,
                          size_t id_len);
 /* Frees the kv. Must not be called while a batch is in flight. Pending
  * (untaken) writes are discarded. */
 void store_kv_free(store_kv_t *kv);
 
-/* Reads one key: found=false when absent. val receives the value bytes. */
+/* Reads one key: found=false when absent. val is emptied, then receives the
+ * value bytes. */
 int store_kv_get(store_kv_t *kv, const uint8_t *key, size_t klen, buf_t *val, bool *found,
                  char *err, size_t errlen);
 
@@ -73,7 +81,11 @@ typedef struct store_list_opts {
 } store_list_opts_t;
 
 /* Calls cb for each matching entry in order, with pending and in-flight
- * writes merged in. cb returns 0 to go on, non-zero to stop. */
+ * writes merged in. cb returns 0 to go on, non-zero to stop. The bytes
+ * passed to cb are valid only during the call. cb may read this kv with
+ * store_kv_get and use other kvs, but must not write to this kv or list it
+ * again (a nested list fails). Keys deleted by unsaved writes do not count
+ * toward limit. */
 typedef int (*store_row_cb)(void *arg, const uint8_t *k, size_t klen, const uint8_t *v,
                             size_t vlen);
 int store_kv_list(store_kv_t *kv, const store_list_opts_t *opts, store_row_cb cb, void *arg,
@@ -84,6 +96,11 @@ void store_kv_put(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t
                   size_t vlen);
 void store_kv_delete(store_kv_t *kv, const uint8_t *key, size_t klen);
 void store_kv_delete_all(store_kv_t *kv);
+
+/* Key and value bytes held by the pending batch (for callers that bound it). */
+size_t store_kv_pending_bytes(const store_kv_t *kv);
+/* The instance file's path (it may not exist yet). */
+const char *store_kv_path(const store_kv_t *kv);
 
 /* True when writes are pending and no batch is in flight (so a commit can start). */
 bool store_kv_ready_to_commit(const store_kv_t *kv);

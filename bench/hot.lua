@@ -1,0 +1,10 @@
+-- One hot counter: every request increments the same instance.
+wrk.method = "POST"
+wrk.path = "/_do/counter/hot"
+
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT req_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.status + summary.errors.connect +
+    summary.errors.read + summary.errors.write + summary.errors.timeout))
+end

@@ -1,0 +1,300 @@
+/* Class runtimes on a shard (DESIGN.md 2.3): one QuickJS runtime and context
+ * per deployed class version, shared by every instance of that version on
+ * this shard. Builds the context (Web APIs, state/storage classes, timers),
+ * loads the module from bytecode, and brackets every entry into JS so that
+ * limits and attribution apply. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/state.h"
+#include "../lib/log.h"
+#include "../lib/mem.h"
+#include "actor_int.h"
+
+static void rt_log(api_host_t *h, int level, const char *msg, size_t len)
+{
+    classrt_t *rt = (classrt_t *)h;
+    static const enum log_level map[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+    const char *subject = rt->label;
+    char buf[256];
+    if (h->current) {
+        instance_t *inst = h->current->owner;
+        snprintf(buf, sizeof buf, "%s", inst->label);
+        subject = buf;
+    }
+    log_raw(map[level & 3], subject, msg, len);
+}
+
+static void web_log(void *opaque, int level, const char *msg, size_t len)
+{
+    rt_log(opaque, level, msg, len);
+}
+
+/* A timer fired: an entry into JS for its instance. */
+static void rt_run_callback(api_host_t *h, api_state_t *st, JSValueConst fn, int argc,
+                            JSValueConst *argv)
+{
+    classrt_t *rt = (classrt_t *)h;
+    instance_t *inst = st->owner;
+    if (inst->rt != rt || inst->status != INST_ACTIVE)
+        return;
+    classrt_enter(rt, inst);
+    JSValue r = JS_Call(rt->js->ctx, fn, JS_UNDEFINED, argc, argv);
+    if (JS_IsException(r)) {
+        JSValue e = JS_GetException(rt->js->ctx);
+        if (!rt->js->timed_out && !jsrt_is_oom(rt->js->ctx, e)) {
+            char *s = web_format_error(rt->js->ctx, e);
+            log_error(inst->label, "uncaught exception in a timer callback: %s", s);
+            free(s);
+        }
+        JS_Throw(rt->js->ctx, e);
+    }
+    JS_FreeValue(rt->js->ctx, r);
+    if (classrt_leave(rt, inst) < 0)
+        instance_reset(inst, 500, rt->js->timed_out ? "exceeded its CPU time limit" : "failed");
+}
+
+void classrt_enter(classrt_t *rt, instance_t *inst)
+{
+    rt->host.current = inst ? &inst->api : NULL;
+    jsrt_begin(rt->js, rt->shard->cfg.cpu_limit_ms);
+}
+
+int classrt_leave(classrt_t *rt, instance_t *inst)
+{
+    JSContext *ctx = rt->js->ctx;
+    int rc = 0;
+    /* Run the promise jobs this entry started, still attributed to inst. */
+    while (jsrt_drain(rt->js) < 0) {
+        JSValue e = JS_GetException(ctx);
+        if (rt->js->timed_out) {
+            JS_FreeValue(ctx, e);
+            break;
+        }
+        if (jsrt_is_oom(ctx, e))
+            rt->broken = true;
+        JS_FreeValue(ctx, e);
+    }
+    /* An exception the caller left pending (from a direct call). */
+    if (JS_HasException(ctx)) {
+        JSValue e = JS_GetException(ctx);
+        if (jsrt_is_oom(ctx, e))
+            rt->broken = true;
+        JS_FreeValue(ctx, e);
+    }
+    if (rt->js->timed_out) {
+        log_error(inst ? inst->label : rt->label,
+                  "exceeded the CPU limit of %llu ms for one event; the instance is reset",
+                  (unsigned long long)rt->shard->cfg.cpu_limit_ms);
+        rc = -1;
+    }
+    if (rt->broken) {
+        log_error(rt->label,
+                  "ran out of memory (limit %zu MiB per class on a shard); the class runtime "
+                  "and its instances on this shard are reset",
+                  rt->shard->cfg.memory_limit >> 20);
+        rc = -1;
+    }
+    if (inst && inst->api.block_failed)
+        rc = -1;
+    rt->host.current = NULL;
+    rt->js->deadline_ns = 0;
+    if (inst) {
+        if (inst->api.wrote) {
+            inst->api.wrote = false;
+            inst->pending = true;
+            shard_mark_dirty(inst);
+        }
+    }
+    return rc;
+}
+
+static char *make_key(const actor_class_t *cls, size_t *len)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, cls->app_id);
+    buf_putc(&b, 0);
+    buf_puts(&b, cls->name);
+    buf_putc(&b, 0);
+    buf_printf(&b, "%lld", (long long)cls->version);
+    return (char *)buf_steal(&b, len);
+}
+
+classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
+{
+    size_t klen;
+    char *key = make_key(cls, &klen);
+    classrt_t *rt = map_get(&s->runtimes, key, klen);
+    if (rt && !rt->broken) {
+        free(key);
+        return rt;
+    }
+    if (rt) {
+        /* A broken runtime still has instances being torn down; start afresh
+         * under the same key once it is gone. */
+        free(key);
+        snprintf(err, errlen, "the class runtime is being reset after running out of memory");
+        return NULL;
+    }
+    rt = xcalloc(1, sizeof *rt);
+    rt->shard = s;
+    rt->cls = actor_class_ref(cls);
+    rt->key = key;
+    rt->keylen = klen;
+    rt->ctor = JS_UNDEFINED;
+    snprintf(rt->label, sizeof rt->label, "%s/%s", cls->app_id, cls->name);
+    rt->js = jsrt_new(s->cfg.memory_limit);
+    if (!rt->js) {
+        snprintf(err, errlen, "cannot create a JavaScript runtime");
+        goto fail;
+    }
+    rt->js->owner = rt;
+    rt->host.loop = &s->loop;
+    rt->host.label = rt->label;
+    map_init(&rt->host.timers);
+    rt->host.run_callback = rt_run_callback;
+    rt->host.log = rt_log;
+    JSContext *ctx = rt->js->ctx;
+    api_host_attach(ctx, &rt->host);
+    rt->web = web_new(ctx, web_log, &rt->host);
+    if (!rt->web || api_state_init_context(ctx) < 0)
+        goto fail_js;
+    char *export_name = NULL;
+    jsrt_begin(rt->js, s->cfg.cpu_limit_ms);
+    rt->ctor = jsrt_load_class(rt->js, cls->bytecode, cls->bytecode_len, &export_name);
+    rt->js->deadline_ns = 0;
+    free(export_name);
+    if (JS_IsException(rt->ctor))
+        goto fail_js;
+    map_put(&s->runtimes, rt->key, rt->keylen, rt);
+    return rt;
+fail_js: {
+    JSValue e = JS_GetException(ctx);
+    char *msg = rt->web ? web_format_error(ctx, e) : NULL;
+    snprintf(err, errlen, "the class failed to load: %s", msg ? msg : "unknown error");
+    free(msg);
+    JS_FreeValue(ctx, e);
+}
+fail:
+    rt->ctor = JS_UNDEFINED;
+    classrt_free(rt);
+    return NULL;
+}
+
+void classrt_free(classrt_t *rt)
+{
+    if (rt->js) {
+        JSContext *ctx = rt->js->ctx;
+        JS_FreeValue(ctx, rt->ctor);
+        if (rt->web)
+            web_free(rt->web, ctx);
+        map_deinit(&rt->host.timers);
+        jsrt_free(rt->js);
+    }
+    actor_class_unref(rt->cls);
+    free(rt->key);
+    free(rt);
+}
+
+void classrt_release(classrt_t *rt)
+{
+    rt->ninstances--;
+}
+
+/* Frees runtimes without instances that are broken or no longer the class's
+ * current version. */
+void classrt_reap(shard_t *s)
+{
+    classrt_t *dead[64];
+    int nd = 0;
+    size_t it;
+    for (map_entry_t *e = map_first(&s->runtimes, &it); e && nd < 64;
+         e = map_next(&s->runtimes, e, &it)) {
+        classrt_t *rt = e->value;
+        if (rt->ninstances > 0)
+            continue;
+        actor_class_t *cur = actor_catalog_class(s->catalog, rt->cls->app_id, rt->cls->name,
+                                                 strlen(rt->cls->name));
+        if (rt->broken || !cur || cur->version != rt->cls->version || s->exiting)
+            dead[nd++] = rt;
+    }
+    for (int i = 0; i < nd; i++) {
+        map_remove(&s->runtimes, dead[i]->key, dead[i]->keylen);
+        classrt_free(dead[i]);
+    }
+}
+
+/* ---- deploy-time check ----------------------------------------------------------- */
+
+static void check_log(api_host_t *h, int level, const char *msg, size_t len)
+{
+    log_raw(level >= 3 ? LOG_ERROR : LOG_INFO, h->label, msg, len);
+}
+
+static void check_web_log(void *opaque, int level, const char *msg, size_t len)
+{
+    check_log(opaque, level, msg, len);
+}
+
+static void check_run_callback(api_host_t *h, api_state_t *st, JSValueConst fn, int argc,
+                               JSValueConst *argv)
+{
+}
+
+int actor_check_class(uv_loop_t *loop, const uint8_t *bc, size_t len, size_t memory_limit,
+                      uint64_t cpu_limit_ms, char **class_name, char **export_name, buf_t *err)
+{
+    *class_name = NULL;
+    *export_name = NULL;
+    api_host_t host;
+    memset(&host, 0, sizeof host);
+    host.loop = loop;
+    host.label = "deploy";
+    map_init(&host.timers);
+    host.run_callback = check_run_callback;
+    host.log = check_log;
+    jsrt_t *js = jsrt_new(memory_limit);
+    if (!js) {
+        buf_puts(err, "cannot create a JavaScript runtime");
+        map_deinit(&host.timers);
+        return -1;
+    }
+    JSContext *ctx = js->ctx;
+    int rc = -1;
+    api_host_attach(ctx, &host);
+    web_t *web = web_new(ctx, check_web_log, &host);
+    JSValue cls = JS_EXCEPTION;
+    if (web && api_state_init_context(ctx) == 0) {
+        jsrt_begin(js, cpu_limit_ms);
+        cls = jsrt_load_class(js, bc, len, export_name);
+        js->deadline_ns = 0;
+    }
+    if (JS_IsException(cls)) {
+        JSValue e = JS_GetException(ctx);
+        if (js->timed_out) {
+            buf_printf(err, "evaluating the module took longer than %llu ms",
+                       (unsigned long long)cpu_limit_ms);
+        } else {
+            JS_Throw(ctx, e);
+            e = JS_UNDEFINED;
+            extern void jscompiler_describe_exception(JSContext * c, const char *f, buf_t *o);
+            buf_puts(err, "the module failed to evaluate: ");
+            jscompiler_describe_exception(ctx, host.label, err);
+        }
+        JS_FreeValue(ctx, e);
+    } else {
+        JSValue n = JS_GetPropertyStr(ctx, cls, "name");
+        const char *s = JS_ToCString(ctx, n);
+        *class_name = xstrdup(s ? s : "");
+        JS_FreeCString(ctx, s);
+        JS_FreeValue(ctx, n);
+        JS_FreeValue(ctx, cls);
+        rc = 0;
+    }
+    if (web)
+        web_free(web, ctx);
+    map_deinit(&host.timers);
+    jsrt_free(js);
+    return rc;
+}

@@ -1,0 +1,524 @@
+/* Instances: lifecycle (cold -> active -> evicted), the event queue and the
+ * input gate, and the output gate (DESIGN.md 2.2-2.3).
+ *
+ * Input gate: an event is delivered, then the job queue is drained, before
+ * the next event of the same instance is delivered; storage calls settle
+ * within that drain, so code that only awaits storage runs as one atomic
+ * step. Events wait while blockConcurrencyWhile is pending. Output gate: an
+ * answer is sent only once every batch of writes made before it is durable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/state.h"
+#include "../lib/log.h"
+#include "../lib/mem.h"
+#include "../lib/util.h"
+#include "actor_int.h"
+
+static void instance_unblocked(api_state_t *st)
+{
+    instance_t *inst = st->owner;
+    if (st->blocked == 0 && inst->queue)
+        shard_mark_runnable(inst);
+}
+
+instance_t *instance_get(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id_len)
+{
+    buf_t k = BUF_INIT;
+    buf_puts(&k, cls->app_id);
+    buf_putc(&k, 0);
+    buf_puts(&k, cls->name);
+    buf_putc(&k, 0);
+    buf_append(&k, id, id_len);
+    instance_t *inst = map_get(&s->instances, k.data, k.len);
+    if (inst) {
+        buf_deinit(&k);
+        return inst;
+    }
+    inst = xcalloc(1, sizeof *inst);
+    inst->shard = s;
+    inst->cls = actor_class_ref(cls);
+    inst->key = (char *)buf_steal(&k, &inst->keylen);
+    inst->id = xmalloc(id_len + 1);
+    memcpy(inst->id, id, id_len);
+    inst->id[id_len] = 0;
+    inst->id_len = id_len;
+    inst->obj = JS_UNDEFINED;
+    inst->state = JS_UNDEFINED;
+    inst->api.owner = inst;
+    inst->api.name = inst->id;
+    inst->api.name_len = id_len;
+    inst->api.env = JS_UNDEFINED;
+    inst->api.unblocked = instance_unblocked;
+    store_id_hex(id, id_len, inst->api.idhex);
+    inst->api.kv = store_kv_new(s->store, cls->app_id, cls->name, id, id_len);
+    inst->last_used_ns = uv_hrtime();
+    snprintf(inst->label, sizeof inst->label, "%s/%.*s", cls->name,
+             (int)(id_len > 120 ? 120 : id_len), (const char *)id);
+    map_put(&s->instances, inst->key, inst->keylen, inst);
+    return inst;
+}
+
+void instance_enqueue(instance_t *inst, event_t *ev)
+{
+    ev->inst = inst;
+    ev->next = NULL;
+    if (inst->queue_tail)
+        inst->queue_tail->next = ev;
+    else
+        inst->queue = ev;
+    inst->queue_tail = ev;
+    inst->last_used_ns = uv_hrtime();
+    shard_mark_runnable(inst);
+}
+
+/* ---- answers and the output gate ------------------------------------------ */
+
+static void event_free(event_t *ev)
+{
+    if (ev->req)
+        http_request_free(ev->req);
+    if (ev->res)
+        http_response_free(ev->res);
+    free(ev->url);
+    free(ev->method);
+    free(ev->target);
+    free(ev);
+}
+
+static void event_send(event_t *ev)
+{
+    http_response_t *res = ev->res;
+    log_info("http", "%s %s %d %.1fms", ev->method, ev->target, res->status,
+             (double)(uv_hrtime() - ev->started_ns) / 1e6);
+    ev->res = NULL;
+    actor_reply_send(ev->reply, res);
+    event_free(ev);
+}
+
+/* Sends held answers whose writes are durable, in order. */
+void instance_release_held(instance_t *inst)
+{
+    while (inst->held && inst->held->required <= inst->done) {
+        event_t *ev = inst->held;
+        inst->held = ev->next;
+        if (!inst->held)
+            inst->held_tail = NULL;
+        event_send(ev);
+    }
+}
+
+void event_answer(event_t *ev, http_response_t *res)
+{
+    instance_t *inst = ev->inst;
+    ev->res = res;
+    /* The answer depends on every write made so far. */
+    if (inst->api.wrote) {
+        inst->api.wrote = false;
+        inst->pending = true;
+        shard_mark_dirty(inst);
+    }
+    if (inst->pending)
+        ev->required = inst->taken + 1;
+    else if (inst->committing)
+        ev->required = inst->taken;
+    else
+        ev->required = 0;
+    if (ev->required <= inst->done && !inst->held) {
+        event_send(ev);
+        return;
+    }
+    ev->next = NULL;
+    if (inst->held_tail)
+        inst->held_tail->next = ev;
+    else
+        inst->held = ev;
+    inst->held_tail = ev;
+}
+
+void event_fail(event_t *ev, int status, const char *code, const char *msg)
+{
+    if (ev->res)
+        http_response_free(ev->res);
+    ev->res = http_response_error(status, code, msg);
+    event_send(ev);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static void drop_js(instance_t *inst)
+{
+    if (!inst->rt)
+        return;
+    JSContext *ctx = inst->rt->js->ctx;
+    api_state_reset(ctx, &inst->api);
+    JS_FreeValue(ctx, inst->obj);
+    JS_FreeValue(ctx, inst->state);
+    JS_FreeValue(ctx, inst->api.env);
+    inst->obj = inst->state = inst->api.env = JS_UNDEFINED;
+    inst->api.blocked = 0;
+    inst->api.block_failed = false;
+    classrt_release(inst->rt);
+    inst->rt = NULL;
+    inst->status = INST_COLD;
+}
+
+/* Fails the events delivered but not settled: they are found through the
+ * shard's event table. */
+static void fail_inflight(instance_t *inst, int status, const char *why)
+{
+    if (inst->inflight == 0)
+        return;
+    shard_t *s = inst->shard;
+    event_t *list[256];
+    for (;;) {
+        int n = 0;
+        size_t it;
+        for (map_entry_t *e = map_first(&s->events, &it); e && n < 256;
+             e = map_next(&s->events, e, &it)) {
+            event_t *ev = e->value;
+            if (ev->inst == inst)
+                list[n++] = ev;
+        }
+        if (n == 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            map_remove(&s->events, &list[i]->id, sizeof list[i]->id);
+            inst->inflight--;
+            char msg[300];
+            snprintf(msg, sizeof msg, "the Durable Object %s %s; it has been reset", inst->label,
+                     why);
+            event_fail(list[i], status, status == 503 ? "DO_UNAVAILABLE" : "DO_RESET", msg);
+        }
+    }
+    inst->inflight = 0;
+}
+
+void instance_reset(instance_t *inst, int status, const char *why)
+{
+    fail_inflight(inst, status, why);
+    drop_js(inst);
+    inst->reset_requested = false;
+    if (inst->queue)
+        shard_mark_runnable(inst);
+}
+
+bool instance_idle(const instance_t *inst)
+{
+    return !inst->queue && inst->inflight == 0 && !inst->held && !inst->committing &&
+           !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
+           inst->api.blocked == 0;
+}
+
+void instance_evict(instance_t *inst)
+{
+    shard_t *s = inst->shard;
+    drop_js(inst);
+    map_remove(&s->instances, inst->key, inst->keylen);
+    store_kv_free(inst->api.kv);
+    actor_class_unref(inst->cls);
+    free(inst->key);
+    free(inst->id);
+    free(inst);
+}
+
+/* Creates the JS object: a constructor call in the class's runtime. */
+static int start(instance_t *inst)
+{
+    shard_t *s = inst->shard;
+    char err[512];
+    classrt_t *rt = classrt_get(s, inst->cls, err, sizeof err);
+    if (!rt) {
+        log_error(inst->label, "%s", err);
+        return -1;
+    }
+    JSContext *ctx = rt->js->ctx;
+    inst->rt = rt;
+    rt->ninstances++;
+    inst->status = INST_ACTIVE;
+    inst->state = api_state_new(ctx, &inst->api);
+    inst->api.env = JS_NewObject(ctx);
+    if (JS_IsException(inst->state)) {
+        inst->state = JS_UNDEFINED;
+        drop_js(inst);
+        return -1;
+    }
+    classrt_enter(rt, inst);
+    JSValue args[2] = {inst->state, inst->api.env};
+    inst->obj = JS_CallConstructor(ctx, rt->ctor, 2, args);
+    bool failed = JS_IsException(inst->obj);
+    if (failed) {
+        JSValue e = JS_GetException(ctx);
+        if (!rt->js->timed_out) {
+            char *msg = web_format_error(ctx, e);
+            log_error(inst->label, "the constructor threw: %s", msg);
+            free(msg);
+        }
+        inst->obj = JS_UNDEFINED;
+        JS_FreeValue(ctx, e);
+    }
+    if (classrt_leave(rt, inst) < 0 || failed) {
+        drop_js(inst);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- delivering a request ---------------------------------------------------- */
+
+static event_t *take_event(shard_t *s, JSContext *ctx, JSValueConst *data)
+{
+    int64_t id;
+    if (JS_ToInt64(ctx, &id, data[0]) < 0)
+        return NULL;
+    uint64_t key = (uint64_t)id;
+    return map_remove(&s->events, &key, sizeof key);
+}
+
+static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, bool ok)
+{
+    instance_t *inst = ev->inst;
+    inst->inflight--;
+    inst->last_used_ns = uv_hrtime();
+    http_response_t *res = NULL;
+    if (ok) {
+        if (web_response_read(inst->rt->web, ctx, value, &res) < 0) {
+            JSValue e = JS_GetException(ctx);
+            char *msg = web_format_error(ctx, e);
+            log_error(inst->label, "%s", msg);
+            res = http_response_error(500, "DO_BAD_RESPONSE", msg);
+            free(msg);
+            JS_FreeValue(ctx, e);
+        }
+    } else {
+        char *msg = web_format_error(ctx, value);
+        log_error(inst->label, "fetch() threw: %s", msg);
+        /* The first line is the error; the stack stays in the log. */
+        char *nl = strchr(msg, '\n');
+        if (nl)
+            *nl = 0;
+        res = http_response_error(500, "DO_EXCEPTION", msg);
+        free(msg);
+    }
+    event_answer(ev, res);
+    if (inst->queue)
+        shard_mark_runnable(inst);
+}
+
+static JSValue on_settle(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                         int magic, JSValue *data)
+{
+    api_host_t *h = api_host(ctx);
+    classrt_t *rt = (classrt_t *)h;
+    event_t *ev = take_event(rt->shard, ctx, data);
+    if (ev)
+        settle(rt->shard, ev, ctx, argc > 0 ? argv[0] : JS_UNDEFINED, magic == 0);
+    return JS_UNDEFINED;
+}
+
+static void deliver(instance_t *inst, event_t *ev)
+{
+    shard_t *s = inst->shard;
+    classrt_t *rt = inst->rt;
+    JSContext *ctx = rt->js->ctx;
+    http_request_t *req = ev->req;
+    ev->id = ++s->next_event_id;
+    map_put(&s->events, &ev->id, sizeof ev->id, ev);
+    inst->inflight++;
+
+    classrt_enter(rt, inst);
+    JSValue jreq = web_request_new(rt->web, ctx, req->method, ev->url, req->headers,
+                                   req->nheaders, req->body.len ? req->body.data : NULL,
+                                   req->body.len);
+    http_request_free(req);
+    ev->req = NULL;
+    JSValue ret = JS_EXCEPTION;
+    if (!JS_IsException(jreq)) {
+        JSValue fetch = JS_GetPropertyStr(ctx, inst->obj, "fetch");
+        if (JS_IsFunction(ctx, fetch))
+            ret = JS_Call(ctx, fetch, inst->obj, 1, (JSValueConst *)&jreq);
+        else if (!JS_IsException(fetch))
+            JS_ThrowTypeError(ctx, "the class %s has no fetch() method to handle HTTP requests",
+                              inst->cls->class_name);
+        JS_FreeValue(ctx, fetch);
+        JS_FreeValue(ctx, jreq);
+    }
+    if (JS_IsException(ret)) {
+        JSValue e = JS_GetException(ctx);
+        if (!rt->js->timed_out) {
+            event_t *mine = map_remove(&s->events, &ev->id, sizeof ev->id);
+            if (mine)
+                settle(s, mine, ctx, e, false);
+        }
+        JS_FreeValue(ctx, e);
+    } else {
+        /* Promise.resolve(ret).then(ok, fail): a plain Response works too. */
+        JSValue rf[2];
+        JSValue p = JS_NewPromiseCapability(ctx, rf);
+        JSValue r = JS_Call(ctx, rf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret);
+        JS_FreeValue(ctx, r);
+        JS_FreeValue(ctx, rf[0]);
+        JS_FreeValue(ctx, rf[1]);
+        JS_FreeValue(ctx, ret);
+        JSValue idv = JS_NewInt64(ctx, (int64_t)ev->id);
+        JSValue fns[2] = {JS_NewCFunctionData(ctx, on_settle, 1, 0, 1, &idv),
+                          JS_NewCFunctionData(ctx, on_settle, 1, 1, 1, &idv)};
+        JSValue then = JS_GetPropertyStr(ctx, p, "then");
+        JSValue p2 = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
+        JS_FreeValue(ctx, p2);
+        JS_FreeValue(ctx, then);
+        JS_FreeValue(ctx, fns[0]);
+        JS_FreeValue(ctx, fns[1]);
+        JS_FreeValue(ctx, p);
+    }
+    if (classrt_leave(rt, inst) < 0)
+        inst->reset_requested = true;
+}
+
+/* Delivers queued events while the gate is open. */
+void instance_run(instance_t *inst)
+{
+    shard_t *s = inst->shard;
+    while (inst->queue) {
+        if (inst->reset_requested || (inst->rt && inst->rt->broken)) {
+            instance_reset(inst, 500,
+                           inst->rt && inst->rt->broken ? "ran out of memory"
+                           : inst->rt && inst->rt->js->timed_out
+                               ? "exceeded its CPU time limit"
+                               : "failed");
+            continue;
+        }
+        /* Redeploy or delete: a fresh instance of the current code takes the
+         * next event, once the old code has finished what it started. */
+        actor_class_t *cur = actor_catalog_class(s->catalog, inst->cls->app_id,
+                                                 inst->cls->name, strlen(inst->cls->name));
+        if (!cur) {
+            event_t *ev = inst->queue;
+            inst->queue = ev->next;
+            if (!inst->queue)
+                inst->queue_tail = NULL;
+            event_fail(ev, 404, "NOT_FOUND",
+                       "the Durable Object class was deleted; deploy it again to use it");
+            continue;
+        }
+        if (cur != inst->cls) {
+            if (inst->inflight > 0)
+                return;
+            drop_js(inst);
+            actor_class_unref(inst->cls);
+            inst->cls = actor_class_ref(cur);
+        }
+        if (inst->status == INST_COLD && start(inst) < 0) {
+            /* Every waiting request learns the constructor failed. */
+            while (inst->queue) {
+                event_t *ev = inst->queue;
+                inst->queue = ev->next;
+                if (!inst->queue)
+                    inst->queue_tail = NULL;
+                event_fail(ev, 500, "DO_CONSTRUCTOR_FAILED",
+                           "the Durable Object could not be started: its constructor threw or "
+                           "timed out (see the server log)");
+            }
+            return;
+        }
+        if (inst->api.blocked > 0)
+            return;
+        event_t *ev = inst->queue;
+        inst->queue = ev->next;
+        if (!inst->queue)
+            inst->queue_tail = NULL;
+        deliver(inst, ev);
+    }
+    if (inst->reset_requested)
+        instance_reset(inst, 500,
+                       inst->rt && inst->rt->js->timed_out ? "exceeded its CPU time limit"
+                                                           : "failed");
+}
+
+/* ---- commits ------------------------------------------------------------------- */
+
+typedef struct commit_work {
+    uv_work_t req;
+    instance_t *inst;
+    int rc;
+    char err[256];
+} commit_work_t;
+
+static void commit_work_cb(uv_work_t *w)
+{
+    commit_work_t *cw = w->data;
+    cw->rc = store_kv_commit_work(cw->inst->api.kv, cw->err, sizeof cw->err);
+}
+
+static void commit_after_cb(uv_work_t *w, int status)
+{
+    commit_work_t *cw = w->data;
+    instance_t *inst = cw->inst;
+    shard_t *s = inst->shard;
+    s->commits_in_flight--;
+    inst->committing = false;
+    bool ok = status == 0 && cw->rc == 0;
+    store_kv_commit_done(inst->api.kv, ok);
+    if (ok) {
+        inst->done = inst->taken;
+        instance_release_held(inst);
+        if (inst->pending)
+            shard_mark_dirty(inst);
+    } else {
+        log_error(inst->label, "commit failed: %s; answers that depended on it are dropped and "
+                               "the instance is reset",
+                  cw->err);
+        /* The writes are lost: nothing that depended on them may be seen. */
+        while (inst->held) {
+            event_t *ev = inst->held;
+            inst->held = ev->next;
+            event_fail(ev, 500, "DO_COMMIT_FAILED",
+                       "the Durable Object's storage write failed, so this answer was withheld; "
+                       "the instance has been reset, retry the request");
+        }
+        inst->held_tail = NULL;
+        inst->pending = false;
+        inst->done = inst->taken;
+        instance_reset(inst, 500, "could not commit its writes");
+    }
+    free(cw);
+    (void)s;
+}
+
+void instance_schedule_commit(instance_t *inst)
+{
+    if (!inst->pending || inst->committing || !store_kv_ready_to_commit(inst->api.kv))
+        return;
+    store_kv_take_batch(inst->api.kv);
+    inst->pending = false;
+    inst->committing = true;
+    inst->taken++;
+    shard_t *s = inst->shard;
+    s->commits_in_flight++;
+    commit_work_t *cw = xcalloc(1, sizeof *cw);
+    cw->inst = inst;
+    cw->req.data = cw;
+    uv_queue_work(&s->loop, &cw->req, commit_work_cb, commit_after_cb);
+}
+
+/* At exit: commits what is pending, blocking (the loop has nothing else to do). */
+void instance_commit_all_sync(instance_t *inst)
+{
+    if (inst->api.wrote) {
+        inst->api.wrote = false;
+        inst->pending = true;
+    }
+    if (inst->committing || !inst->pending || !store_kv_ready_to_commit(inst->api.kv))
+        return;
+    store_kv_take_batch(inst->api.kv);
+    inst->pending = false;
+    inst->taken++;
+    char err[256];
+    bool ok = store_kv_commit_work(inst->api.kv, err, sizeof err) == 0;
+    store_kv_commit_done(inst->api.kv, ok);
+    if (ok)
+        inst->done = inst->taken;
+    else
+        log_error(inst->label, "commit at shutdown failed: %s", err);
+}

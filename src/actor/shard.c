@@ -1,0 +1,606 @@
+/* Shards (DESIGN.md 2.1-2.2): a thread, its libuv loop, its mailbox, and the
+ * turn that runs after every poll: deliver events, drain jobs (inside each
+ * delivery), hand writes to the commit pool, release answers whose commits
+ * finished (in the commit callbacks), free what died. Also the catalog
+ * snapshots and the message kinds shards exchange. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/mem.h"
+#include "actor_int.h"
+
+enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT };
+
+typedef struct msg_event {
+    mail_t mail;
+    actor_class_t *cls;
+    uint8_t *id;
+    size_t id_len;
+    event_t *ev;
+} msg_event_t;
+
+typedef struct msg_reply {
+    mail_t mail;
+    http_conn_t *conn;
+    http_response_t *res;
+} msg_reply_t;
+
+typedef struct publish {
+    atomic_int remaining;
+    void (*done)(void *data);
+    void *data;
+} publish_t;
+
+typedef struct msg_catalog {
+    mail_t mail;
+    actor_catalog_t *cat;
+    publish_t *pub;
+} msg_catalog_t;
+
+/* ---- catalog and classes ---------------------------------------------------- */
+
+actor_class_t *actor_class_ref(actor_class_t *c)
+{
+    if (c)
+        atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+void actor_class_unref(actor_class_t *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    free(c->app_id);
+    free(c->name);
+    free(c->class_name);
+    free(c->uuid);
+    free(c->bytecode);
+    free(c);
+}
+
+actor_catalog_t *actor_catalog_ref(actor_catalog_t *c)
+{
+    if (c)
+        atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+void actor_catalog_unref(actor_catalog_t *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < c->napps; i++) {
+        free(c->apps[i].id);
+        free(c->apps[i].subdomain);
+        free(c->apps[i].service_key);
+    }
+    free(c->apps);
+    for (size_t i = 0; i < c->nclasses; i++)
+        actor_class_unref(c->classes[i]);
+    free(c->classes);
+    free(c);
+}
+
+const actor_app_t *actor_catalog_app(const actor_catalog_t *c, const char *id)
+{
+    for (size_t i = 0; c && i < c->napps; i++)
+        if (strcmp(c->apps[i].id, id) == 0)
+            return &c->apps[i];
+    return NULL;
+}
+
+const actor_app_t *actor_catalog_app_by_subdomain(const actor_catalog_t *c, const char *sub,
+                                                  size_t len)
+{
+    for (size_t i = 0; c && i < c->napps; i++) {
+        const char *s = c->apps[i].subdomain;
+        if (strlen(s) == len && strncasecmp(s, sub, len) == 0)
+            return &c->apps[i];
+    }
+    return NULL;
+}
+
+actor_class_t *actor_catalog_class(const actor_catalog_t *c, const char *app, const char *name,
+                                   size_t name_len)
+{
+    for (size_t i = 0; c && i < c->nclasses; i++) {
+        actor_class_t *k = c->classes[i];
+        if (strcmp(k->app_id, app) == 0 && strlen(k->name) == name_len &&
+            memcmp(k->name, name, name_len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* ---- small accessors ----------------------------------------------------------- */
+
+int shard_index(const shard_t *s)
+{
+    return s->index;
+}
+
+int shard_count(const shard_t *s)
+{
+    return s->n;
+}
+
+uv_loop_t *shard_loop(shard_t *s)
+{
+    return &s->loop;
+}
+
+shard_t *shard_peer(shard_t *s, int index)
+{
+    return s->peers[index];
+}
+
+void shard_set_front(shard_t *s, void *front)
+{
+    s->front = front;
+}
+
+void *shard_front(shard_t *s)
+{
+    return s->front;
+}
+
+actor_catalog_t *shard_catalog(shard_t *s)
+{
+    return s->catalog;
+}
+
+int actor_owner(int nshards, const char *app, const char *cls, const uint8_t *id, size_t id_len)
+{
+    if (nshards <= 1)
+        return 0;
+    uint64_t h = map_hash(app, strlen(app));
+    h ^= map_hash(cls, strlen(cls)) * 31;
+    h ^= map_hash(id, id_len) * 131;
+    return (int)(h % (uint64_t)nshards);
+}
+
+void actor_fail_next_commits(int n)
+{
+    store_fail_next_commits(n);
+}
+
+void shard_mark_runnable(instance_t *inst)
+{
+    if (inst->listed_runnable)
+        return;
+    inst->listed_runnable = true;
+    inst->next_runnable = inst->shard->runnable;
+    inst->shard->runnable = inst;
+}
+
+void shard_mark_dirty(instance_t *inst)
+{
+    if (inst->listed_dirty)
+        return;
+    inst->listed_dirty = true;
+    inst->next_dirty = inst->shard->dirty;
+    inst->shard->dirty = inst;
+}
+
+/* ---- requests and answers -------------------------------------------------------- */
+
+void actor_reply_send(actor_reply_t reply, http_response_t *res)
+{
+    msg_reply_t *m = xcalloc(1, sizeof *m);
+    m->mail.kind = M_REPLY;
+    m->conn = reply.conn;
+    m->res = res;
+    mailbox_post(reply.origin->mb, &m->mail);
+}
+
+static void enqueue_local(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id_len,
+                          event_t *ev)
+{
+    if (s->exiting) {
+        event_fail(ev, 503, "SHUTTING_DOWN", "the server is shutting down; retry shortly");
+        return;
+    }
+    instance_t *inst = instance_get(s, cls, id, id_len);
+    instance_enqueue(inst, ev);
+}
+
+void shard_dispatch(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id_len,
+                    http_request_t *req, const char *url, actor_reply_t reply)
+{
+    event_t *ev = xcalloc(1, sizeof *ev);
+    ev->req = req;
+    ev->url = xstrdup(url);
+    ev->method = xstrdup(req->method);
+    ev->target = xstrdup(req->target);
+    ev->reply = reply;
+    ev->started_ns = req->started_ns ? req->started_ns : uv_hrtime();
+    int owner = actor_owner(s->n, cls->app_id, cls->name, id, id_len);
+    if (owner == s->index) {
+        enqueue_local(s, cls, id, id_len, ev);
+        return;
+    }
+    msg_event_t *m = xcalloc(1, sizeof *m);
+    m->mail.kind = M_EVENT;
+    m->cls = actor_class_ref(cls);
+    m->id = xmemdup(id, id_len);
+    m->id_len = id_len;
+    m->ev = ev;
+    mailbox_post(s->peers[owner]->mb, &m->mail);
+}
+
+/* ---- the turn ----------------------------------------------------------------------- */
+
+static void evict_removed(shard_t *s);
+static void maybe_finish(shard_t *s);
+
+static void turn_cb(uv_check_t *h)
+{
+    shard_t *s = h->data;
+    /* 2-3: deliver events (each delivery drains its jobs). Delivering can
+     * make other instances runnable, so loop until the list is empty. */
+    while (s->runnable) {
+        instance_t *list = s->runnable;
+        s->runnable = NULL;
+        while (list) {
+            instance_t *inst = list;
+            list = inst->next_runnable;
+            inst->listed_runnable = false;
+            instance_run(inst);
+        }
+    }
+    /* 4: hand each instance's writes to the pool as one transaction. */
+    instance_t *d = s->dirty;
+    s->dirty = NULL;
+    while (d) {
+        instance_t *inst = d;
+        d = inst->next_dirty;
+        inst->listed_dirty = false;
+        if (inst->api.wrote) {
+            inst->api.wrote = false;
+            inst->pending = true;
+        }
+        instance_schedule_commit(inst);
+        if (inst->pending && inst->committing)
+            shard_mark_dirty(inst); /* retried when the commit in flight returns */
+    }
+    /* 5 happens in the commit callbacks; 6: free what died. */
+    evict_removed(s);
+    classrt_reap(s);
+    if (s->stopping)
+        maybe_finish(s);
+}
+
+/* Instances whose class is gone are freed once idle. */
+static void evict_removed(shard_t *s)
+{
+    instance_t *dead[128];
+    int n = 0;
+    size_t it;
+    for (map_entry_t *e = map_first(&s->instances, &it); e && n < 128;
+         e = map_next(&s->instances, e, &it)) {
+        instance_t *inst = e->value;
+        if (!inst->removed)
+            continue;
+        if (inst->queue || inst->inflight || inst->held || inst->committing)
+            continue;
+        dead[n++] = inst;
+    }
+    for (int i = 0; i < n; i++)
+        instance_evict(dead[i]);
+}
+
+static void sweep_cb(uv_timer_t *h)
+{
+    shard_t *s = h->data;
+    uint64_t now = uv_hrtime();
+    uint64_t idle_ns = s->cfg.idle_evict_ms * 1000000ULL;
+    instance_t *dead[256];
+    int n = 0;
+    size_t it;
+    for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
+         e = map_next(&s->instances, e, &it)) {
+        instance_t *inst = e->value;
+        if (instance_idle(inst) && now - inst->last_used_ns >= idle_ns)
+            dead[n++] = inst;
+    }
+    for (int i = 0; i < n; i++)
+        instance_evict(dead[i]);
+    classrt_reap(s);
+}
+
+/* ---- catalog updates ------------------------------------------------------------------ */
+
+static void apply_catalog(shard_t *s, actor_catalog_t *cat)
+{
+    actor_catalog_t *old = s->catalog;
+    s->catalog = cat;
+    /* Mark instances of deleted classes; changed classes are handled at the
+     * instance's next event (instance_run). */
+    size_t it;
+    for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it)) {
+        instance_t *inst = e->value;
+        actor_class_t *cur = actor_catalog_class(cat, inst->cls->app_id, inst->cls->name,
+                                                 strlen(inst->cls->name));
+        if (!cur || cur->uuid == NULL || strcmp(cur->uuid, inst->cls->uuid) != 0) {
+            inst->removed = true;
+            if (inst->queue)
+                shard_mark_runnable(inst);
+        }
+    }
+    actor_catalog_unref(old);
+}
+
+void shards_publish(shard_t **shards, int n, actor_catalog_t *cat, void (*done)(void *data),
+                    void *data)
+{
+    publish_t *pub = xcalloc(1, sizeof *pub);
+    atomic_store(&pub->remaining, n);
+    pub->done = done;
+    pub->data = data;
+    for (int i = 0; i < n; i++) {
+        msg_catalog_t *m = xcalloc(1, sizeof *m);
+        m->mail.kind = M_CATALOG;
+        m->cat = actor_catalog_ref(cat);
+        m->pub = pub;
+        mailbox_post(shards[i]->mb, &m->mail);
+    }
+    actor_catalog_unref(cat);
+}
+
+/* ---- stopping -------------------------------------------------------------------------- */
+
+static bool quiescent(shard_t *s)
+{
+    size_t it;
+    for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it)) {
+        instance_t *inst = e->value;
+        if (inst->queue || inst->inflight || inst->held || inst->committing)
+            return false;
+    }
+    return s->commits_in_flight == 0;
+}
+
+static void report_drained(shard_t *s)
+{
+    if (s->drained_reported)
+        return;
+    s->drained_reported = true;
+    pthread_mutex_lock(&s->stop->lock);
+    s->stop->drained++;
+    pthread_cond_broadcast(&s->stop->cond);
+    pthread_mutex_unlock(&s->stop->lock);
+}
+
+static void maybe_finish(shard_t *s)
+{
+    if (s->listeners_closed && quiescent(s))
+        report_drained(s);
+}
+
+void shard_listeners_closed(shard_t *s)
+{
+    s->listeners_closed = true;
+    maybe_finish(s);
+}
+
+static void stop_timeout_cb(uv_timer_t *h)
+{
+    /* Events that never finish (a promise that never settles) must not keep
+     * the server from stopping: answer them and go on. */
+    shard_t *s = h->data;
+    size_t it;
+    instance_t *list[256];
+    int n = 0;
+    for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
+         e = map_next(&s->instances, e, &it)) {
+        instance_t *inst = e->value;
+        if (inst->inflight || inst->queue)
+            list[n++] = inst;
+    }
+    for (int i = 0; i < n; i++) {
+        while (list[i]->queue) {
+            event_t *ev = list[i]->queue;
+            list[i]->queue = ev->next;
+            event_fail(ev, 503, "SHUTTING_DOWN", "the server is shutting down; retry shortly");
+        }
+        list[i]->queue_tail = NULL;
+        instance_reset(list[i], 503, "was stopped because the server is shutting down");
+    }
+    maybe_finish(s);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void teardown(shard_t *s)
+{
+    s->exiting = true;
+    /* Commit what is left, then free every instance and runtime. */
+    instance_t **all = xcalloc(s->instances.count + 1, sizeof *all);
+    size_t n = 0, it;
+    for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it))
+        all[n++] = e->value;
+    for (size_t i = 0; i < n; i++) {
+        instance_commit_all_sync(all[i]);
+        instance_release_held(all[i]);
+        instance_evict(all[i]);
+    }
+    free(all);
+    classrt_reap(s);
+    s->hooks.stop = NULL;
+}
+
+/* ---- the mailbox ------------------------------------------------------------------------ */
+
+static void on_mail(mailbox_t *mb, mail_t *m, void *data)
+{
+    shard_t *s = data;
+    switch (m->kind) {
+    case M_EVENT: {
+        msg_event_t *e = (msg_event_t *)m;
+        enqueue_local(s, e->cls, e->id, e->id_len, e->ev);
+        actor_class_unref(e->cls);
+        free(e->id);
+        break;
+    }
+    case M_REPLY: {
+        msg_reply_t *r = (msg_reply_t *)m;
+        http_conn_respond(r->conn, r->res);
+        break;
+    }
+    case M_CATALOG: {
+        msg_catalog_t *c = (msg_catalog_t *)m;
+        apply_catalog(s, c->cat);
+        if (atomic_fetch_sub(&c->pub->remaining, 1) == 1) {
+            c->pub->done(c->pub->data);
+            free(c->pub);
+        }
+        break;
+    }
+    case M_STOP:
+        if (!s->stopping) {
+            s->stopping = true;
+            uv_timer_start(&s->stop_timer, stop_timeout_cb, 10000, 0);
+            if (s->hooks.stop)
+                s->hooks.stop(s, s->hooks.data);
+            else
+                shard_listeners_closed(s);
+        }
+        break;
+    case M_EXIT:
+        teardown(s);
+        uv_stop(&s->loop);
+        break;
+    }
+    free(m);
+}
+
+static void *shard_main(void *arg)
+{
+    shard_t *s = arg;
+    uv_loop_init(&s->loop);
+    s->mb = mailbox_new(&s->loop, on_mail, s);
+    uv_check_init(&s->loop, &s->turn);
+    s->turn.data = s;
+    uv_check_start(&s->turn, turn_cb);
+    uv_timer_init(&s->loop, &s->sweep);
+    s->sweep.data = s;
+    uint64_t period = s->cfg.idle_evict_ms / 4;
+    if (period < 10)
+        period = 10;
+    if (period > 1000)
+        period = 1000;
+    uv_timer_start(&s->sweep, sweep_cb, period, period);
+    uv_unref((uv_handle_t *)&s->sweep);
+    uv_timer_init(&s->loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    s->store = store_shard_new(s->cfg.data_dir, s->cfg.durability, s->cfg.max_open_handles);
+    map_init(&s->instances);
+    map_init(&s->runtimes);
+    map_init(&s->events);
+
+    int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
+    pthread_mutex_lock(&s->lock);
+    s->started = rc == 0 ? 1 : -1;
+    if (rc != 0 && !s->err[0])
+        snprintf(s->err, sizeof s->err, "shard %d failed to start", s->index);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+
+    /* Close every handle (listeners, timers, the mailbox) and let libuv finish. */
+    mailbox_close(s->mb, NULL);
+    uv_walk(&s->loop, close_walk_cb, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    map_deinit(&s->instances);
+    map_deinit(&s->runtimes);
+    map_deinit(&s->events);
+    store_shard_free(s->store);
+    actor_catalog_unref(s->catalog);
+    return NULL;
+}
+
+shard_t **shards_start(int n, const actor_config_t *cfg, actor_catalog_t *catalog,
+                       const shard_hooks_t *hooks, char *err, size_t errlen)
+{
+    shard_t **shards = xcalloc((size_t)n, sizeof *shards);
+    struct stop_sync *stop = xcalloc(1, sizeof *stop);
+    pthread_mutex_init(&stop->lock, NULL);
+    pthread_cond_init(&stop->cond, NULL);
+    stop->n = n;
+    for (int i = 0; i < n; i++) {
+        shard_t *s = xcalloc(1, sizeof *s);
+        s->index = i;
+        s->n = n;
+        s->peers = shards;
+        s->cfg = *cfg;
+        s->hooks = *hooks;
+        s->catalog = actor_catalog_ref(catalog);
+        s->stop = stop;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        shards[i] = s;
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 8u << 20);
+        pthread_create(&shards[i]->thread, &attr, shard_main, shards[i]);
+        pthread_attr_destroy(&attr);
+        shard_t *s = shards[i];
+        pthread_mutex_lock(&s->lock);
+        while (s->started == 0)
+            pthread_cond_wait(&s->cond, &s->lock);
+        int ok = s->started == 1;
+        pthread_mutex_unlock(&s->lock);
+        if (!ok) {
+            /* The caller exits the process: nothing is cleaned up here. */
+            snprintf(err, errlen, "%s", s->err);
+            return NULL;
+        }
+    }
+    return shards;
+}
+
+void shard_fail_start(shard_t *s, const char *msg)
+{
+    snprintf(s->err, sizeof s->err, "%s", msg);
+}
+
+void shards_stop(shard_t **shards, int n)
+{
+    struct stop_sync *stop = shards[0]->stop;
+    for (int i = 0; i < n; i++) {
+        mail_t *m = xcalloc(1, sizeof *m);
+        m->kind = M_STOP;
+        mailbox_post(shards[i]->mb, m);
+    }
+    /* Phase 1: every shard has closed its listeners and finished its events.
+     * Only then may any shard tear down, since requests cross shards. */
+    pthread_mutex_lock(&stop->lock);
+    while (stop->drained < n)
+        pthread_cond_wait(&stop->cond, &stop->lock);
+    pthread_mutex_unlock(&stop->lock);
+    for (int i = 0; i < n; i++) {
+        mail_t *m = xcalloc(1, sizeof *m);
+        m->kind = M_EXIT;
+        mailbox_post(shards[i]->mb, m);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(shards[i]->thread, NULL);
+        pthread_mutex_destroy(&shards[i]->lock);
+        pthread_cond_destroy(&shards[i]->cond);
+        free(shards[i]);
+    }
+    pthread_mutex_destroy(&stop->lock);
+    pthread_cond_destroy(&stop->cond);
+    free(stop);
+    free(shards);
+}

@@ -1,0 +1,60 @@
+/* What the API layer needs from the layer that runs instances (actor/),
+ * without depending on it: the context's host (one per class runtime on a
+ * shard), and each instance's API-side state.
+ *
+ * Attribution: the actor layer enters JS only through its own functions and
+ * drains the job queue after every entry, so at any moment it knows which
+ * instance's code is running (host->current). Console lines, timers and
+ * storage calls are attributed that way. Depends on lib/, store/, quickjs.h. */
+#ifndef DORM_API_HOST_H
+#define DORM_API_HOST_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <quickjs.h>
+#include <uv.h>
+
+#include "../lib/map.h"
+#include "../store/store.h"
+
+typedef struct api_state api_state_t;
+typedef struct api_timer api_timer_t;
+
+typedef struct api_host {
+    uv_loop_t *loop;
+    const char *label;     /* "app/class" for logs */
+    api_state_t *current;  /* the instance whose code runs now, or NULL */
+    map_t timers;          /* timer id (decimal string) -> api_timer_t */
+    int next_timer_id;
+    /* Runs fn(args) as an entry into JS for st (deadline, drain, commit
+     * scheduling, error reporting). Provided by the actor layer. */
+    void (*run_callback)(struct api_host *h, api_state_t *st, JSValueConst fn, int argc,
+                         JSValueConst *argv);
+    /* A console line (level 0..3) from the current instance. */
+    void (*log)(struct api_host *h, int level, const char *msg, size_t len);
+} api_host_t;
+
+/* Stores the host as the context's opaque; every API function finds it there. */
+void api_host_attach(JSContext *ctx, api_host_t *h);
+api_host_t *api_host(JSContext *ctx);
+
+/* One instance as the API layer sees it. Embedded in the actor's instance. */
+struct api_state {
+    api_host_t *host;
+    void *owner;            /* the actor's instance */
+    const uint8_t *name;    /* the instance id as addressed (idFromName) */
+    size_t name_len;
+    char idhex[65];         /* state.id.toString() */
+    store_kv_t *kv;         /* opened by the actor before the constructor runs */
+    bool wrote;             /* a write since the actor last looked (it clears it) */
+    int blocked;            /* blockConcurrencyWhile callbacks not yet settled */
+    bool block_failed;      /* one of them rejected: the instance must be reset */
+    api_timer_t *timers;    /* this instance's live timers */
+    size_t ntimers;
+    struct api_handle *handle; /* shared with the JS objects; cleared on reset */
+    JSValue env;            /* this.env */
+    /* Called when a blockConcurrencyWhile promise settles (gate may open). */
+    void (*unblocked)(api_state_t *st);
+};
+
+#endif

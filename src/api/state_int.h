@@ -1,0 +1,23 @@
+/* Private to api/state.c, storage.c and timers.c: the handle shared by an
+ * instance and the JS objects bound to it. */
+#ifndef DORM_API_STATE_INT_H
+#define DORM_API_STATE_INT_H
+#include "state.h"
+
+typedef struct api_handle {
+    int refs;          /* the instance (until reset) + one per JS object */
+    api_state_t *st;   /* NULL once the instance was reset */
+    char *name;        /* a copy of the instance's name (ids outlive instances) */
+    size_t name_len;
+    char idhex[65];
+} api_handle_t;
+
+void api_handle_unref(api_handle_t *h);
+/* The live state behind this_val, or NULL with a TypeError pending. */
+api_state_t *api_handle_state(JSContext *ctx, JSValueConst this_val, JSClassID cid);
+JSValue api_wrap_handle(JSContext *ctx, JSClassID cid, api_handle_t *h);
+
+int api_storage_init_context(JSContext *ctx);
+JSValue api_storage_new(JSContext *ctx, api_handle_t *h);
+
+#endif

@@ -1,0 +1,40 @@
+/* Routing of a request line and Host header (DESIGN.md 1.4), as pure
+ * functions over strings so they can be tested and fuzzed alone.
+ * Depends on lib/ only. */
+#ifndef DORM_CONTROL_ROUTE_H
+#define DORM_CONTROL_ROUTE_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../lib/buf.h"
+
+#define ROUTE_MAX_ID_BYTES 1024
+
+enum route_kind {
+    ROUTE_NOT_FOUND,   /* no such path */
+    ROUTE_INSTANCE,    /* /_do/<name>/<id>[/rest][?query] */
+    ROUTE_MANAGE_DO,   /* /_api/manage_durable_objects */
+    ROUTE_HEALTH,      /* /_api/health */
+    ROUTE_BAD,         /* a /_do/ path that is malformed: message says why */
+};
+
+typedef struct route {
+    enum route_kind kind;
+    const char *name;  /* points into the target; name_len bytes */
+    size_t name_len;
+    buf_t id;          /* percent-decoded instance id */
+    const char *message; /* for ROUTE_BAD and ROUTE_NOT_FOUND */
+    int status;        /* the status to answer a ROUTE_BAD with */
+} route_t;
+
+/* Parses a request-target. r->id must be initialised (BUF_INIT) and is
+ * freed by the caller. */
+void route_parse(const char *target, route_t *r);
+
+/* Which app a Host header names, given the server's domain: "myapp" for
+ * "myapp.localhost:8787" with domain "localhost". Returns false (app
+ * "default") for no Host, an IP literal, the domain itself or any host not
+ * under the domain; sub and sub_len receive the subdomain otherwise. */
+bool route_host_app(const char *host, const char *domain, const char **sub, size_t *sub_len);
+
+#endif

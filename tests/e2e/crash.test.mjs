@@ -1,0 +1,123 @@
+// Black-box tests of what must survive failure: un-awaited writes are all or
+// nothing across kill -9, acknowledged counts are never lost, a runaway
+// instance is stopped without stopping the others, and an injected commit
+// failure withholds the answer.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { startServer, waitFor, sleep } from "./lib/server.mjs";
+
+const root = new URL("../../", import.meta.url).pathname;
+const counterSrc = await readFile(join(root, "examples/counter.ts"), "utf8");
+const servers = [];
+after(async () => Promise.all(servers.map((s) => s.cleanup())));
+async function server(opts) {
+  const s = await startServer(opts);
+  servers.push(s);
+  return s;
+}
+
+test("four un-awaited puts then a crash leave all or none", async () => {
+  const srv = await server({ durability: "fsync" });
+  await srv.deploy("four", `export class Four {
+    constructor(state) { this.state = state; }
+    async fetch(req) {
+      const n = new URL(req.url).searchParams.get("n");
+      const s = this.state.storage;
+      s.put("a", n); s.put("b", n); s.put("c", n); s.put("d", n);
+      return new Response("ok");
+    }
+  }`);
+  const ids = Array.from({ length: 40 }, (_, i) => `i${i}`);
+  // Fire requests and kill the server while they are in flight.
+  const inflight = ids.map((id, i) => srv.fetch(`/_do/four/${id}?n=${i}`, { method: "POST" }).then(
+    (r) => r.status, () => "dropped"));
+  await sleep(15);
+  await srv.kill();
+  const statuses = await Promise.all(inflight);
+  await srv.start();
+  let acknowledged = 0;
+  // Inspect storage: redeploy Four as a reader that reports the four keys.
+  await srv.deploy("four", `export class Four {
+    constructor(state) { this.state = state; }
+    async fetch() { const m = await this.state.storage.get(["a","b","c","d"]); return Response.json([...m.values()]); }
+  }`);
+  for (const [i, id] of ids.entries()) {
+    const r = await srv.json(`/_do/four/${id}`);
+    const vals = r.body;
+    assert.ok(vals.length === 0 || vals.length === 4, `instance ${id} has ${vals.length} of 4 keys`);
+    if (vals.length === 4) assert.ok(vals.every((v) => v === vals[0]), `one batch for ${id}`);
+    if (statuses[i] === 200) {
+      acknowledged++;
+      assert.equal(vals.length, 4, `acknowledged write of ${id} survived`);
+    }
+  }
+});
+
+test("kill -9 while clients hammer the counter: the count is >= every value seen", async () => {
+  const srv = await server({ durability: "fsync", args: ["--threads", "2"] });
+  await srv.deploy("counter", counterSrc);
+  let maxSeen = 0, stop = false;
+  const client = async () => {
+    while (!stop) {
+      try {
+        const r = await srv.fetch("/_do/counter/hammer", { method: "POST" });
+        if (r.status !== 200) continue;
+        const v = Number(await r.text());
+        if (v > maxSeen) maxSeen = v;
+      } catch {
+        return;
+      }
+    }
+  };
+  const clients = Array.from({ length: 8 }, client);
+  await waitFor(() => maxSeen >= 200, { timeout: 20000, what: "200 increments" });
+  await srv.kill();
+  stop = true;
+  await Promise.all(clients);
+  await srv.start();
+  const after = Number((await srv.text("/_do/counter/hammer")).text);
+  assert.ok(after >= maxSeen, `count after restart ${after} >= max acknowledged ${maxSeen}`);
+});
+
+test("an infinite loop in one instance does not stop another from answering", async () => {
+  const srv = await server({ args: ["--cpu-limit-ms", "300", "--threads", "1"] });
+  await srv.deploy("spin", `export class Spin {
+    constructor(state) { this.state = state; this.n = 0; }
+    async fetch(req) {
+      this.n++;
+      if (new URL(req.url).searchParams.has("loop")) { while (true) {} }
+      return new Response("n=" + this.n);
+    }
+  }`);
+  assert.equal((await srv.text("/_do/spin/other")).text, "n=1");
+  assert.equal((await srv.text("/_do/spin/looper")).text, "n=1");
+  const t0 = Date.now();
+  const looping = srv.text("/_do/spin/looper?loop");
+  const other = await srv.text("/_do/spin/other");
+  assert.equal(other.status, 200);
+  assert.equal(other.text, "n=2", "the other instance kept its memory");
+  const l = await looping;
+  assert.equal(l.status, 500);
+  assert.match(l.text, /CPU/);
+  assert.ok(Date.now() - t0 < 10000);
+  const again = await srv.text("/_do/spin/looper");
+  assert.equal(again.text, "n=1", "the looping instance was reset and re-created");
+  assert.match(srv.log, /exceeded the CPU limit/);
+});
+
+test("an injected commit failure: the answer is never seen, a fresh instance takes the next request", async () => {
+  const srv = await server({ args: ["--threads", "1"] });
+  await srv.deploy("counter", counterSrc);
+  assert.equal((await srv.text("/_do/counter/c", { method: "POST" })).text, "1\n");
+  assert.equal((await srv.text("/_do/counter/other", { method: "POST" })).text, "1\n");
+  const inj = await srv.manage({ action: "test_fail_commits", count: 1 });
+  assert.equal(inj.status, 200);
+  const failed = await srv.text("/_do/counter/c", { method: "POST" });
+  assert.equal(failed.status, 500);
+  assert.doesNotMatch(failed.text, /^2/);
+  assert.equal((await srv.text("/_do/counter/c")).text, "1\n", "the failed write is not visible");
+  assert.equal((await srv.text("/_do/counter/c", { method: "POST" })).text, "2\n");
+  assert.equal((await srv.text("/_do/counter/other", { method: "POST" })).text, "2\n", "others never noticed");
+});

@@ -1,0 +1,224 @@
+// Black-box tests of state.storage: every list() option against a reference
+// model, UTF-8 key order, the structured-clone value space across a restart,
+// the limits at their exact boundaries, and the argument errors.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { startServer } from "./lib/server.mjs";
+
+const root = new URL("../../", import.meta.url).pathname;
+const probeSrc = await readFile(join(root, "tests/e2e/classes/probe.js"), "utf8");
+
+let srv;
+before(async () => {
+  srv = await startServer({ args: ["--threads", "2"] });
+  await srv.deploy("probe", probeSrc);
+});
+after(async () => srv && srv.cleanup());
+
+async function probe(id, code) {
+  const r = await srv.json(`/_do/probe/${encodeURIComponent(id)}`, { method: "POST", body: code });
+  assert.equal(r.status, 200);
+  return r.body;
+}
+async function ok(id, code) {
+  const b = await probe(id, code);
+  assert.equal(b.ok, true, `${b.name}: ${b.message}`);
+  return b.value;
+}
+
+// Keys chosen to make byte order and UTF-16 order disagree, with prefixes of
+// each other, empty-ish and multibyte ones.
+const KEYS = ["", "a", "ab", "abc", "abd", "b", "ba", "Z", "\uFF3A", "\u{1D655}", "\u00e9", "e\u0301",
+  "key:1", "key:10", "key:2", "key;", "x\u0000y", "zz", "~"];
+
+const utf8Cmp = (a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+
+function reference(keys, o) {
+  let ks = [...new Set(keys)].sort(utf8Cmp);
+  if (o.start !== undefined) ks = ks.filter((k) => utf8Cmp(k, o.start) >= 0);
+  if (o.startAfter !== undefined) ks = ks.filter((k) => utf8Cmp(k, o.startAfter) > 0);
+  if (o.end !== undefined) ks = ks.filter((k) => utf8Cmp(k, o.end) < 0);
+  if (o.prefix !== undefined) ks = ks.filter((k) => Buffer.from(k).subarray(0, Buffer.byteLength(o.prefix)).equals(Buffer.from(o.prefix)));
+  if (o.reverse) ks.reverse();
+  if (o.limit !== undefined) ks = ks.slice(0, o.limit);
+  return ks;
+}
+
+function optionCombos() {
+  const starts = [undefined, "", "a", "abc", "b", "Z", "\uFF3A", "zzz"];
+  const ends = [undefined, "ab", "b", "\u{1D655}", "~"];
+  const prefixes = [undefined, "", "a", "ab", "key:", "\uFF3A", "nothing"];
+  const combos = [];
+  for (const s of starts)
+    for (const useAfter of [false, true])
+      for (const e of ends)
+        for (const p of prefixes)
+          for (const reverse of [false, true])
+            for (const limit of [undefined, 1, 3]) {
+              if (useAfter && s === undefined) continue;
+              const o = {};
+              if (s !== undefined) o[useAfter ? "startAfter" : "start"] = s;
+              if (e !== undefined) o.end = e;
+              if (p !== undefined) o.prefix = p;
+              if (reverse) o.reverse = true;
+              if (limit !== undefined) o.limit = limit;
+              combos.push(o);
+            }
+  return combos;
+}
+
+const listAll = (combos) => `
+  const combos = ${JSON.stringify(combos)};
+  const out = [];
+  for (const o of combos) out.push([...(await ctx.storage.list(o)).keys()]);
+  return out;`;
+
+test("list(): every option combination matches the model, pending and committed", async () => {
+  const combos = optionCombos();
+  assert.ok(combos.length > 1000);
+  const put = `for (const k of ${JSON.stringify(KEYS)}) await ctx.storage.put(k, k.length);`;
+  // 1. writes and lists in one event: everything still pending in memory
+  const pending = await ok("list-1", put + listAll(combos));
+  combos.forEach((o, i) => assert.deepEqual(pending[i], reference(KEYS, o), JSON.stringify(o)));
+  // 2. a later event: committed (or in flight)
+  const later = await ok("list-1", listAll(combos));
+  combos.forEach((o, i) => assert.deepEqual(later[i], reference(KEYS, o), JSON.stringify(o)));
+  // 3. deletes and new puts layered over committed data
+  const removed = ["a", "abc", "\uFF3A", "zz"], added = ["aa", "abcd", "\uFF3B"];
+  const keys2 = KEYS.filter((k) => !removed.includes(k)).concat(added);
+  const mixed = await ok("list-1", `
+    for (const k of ${JSON.stringify(removed)}) await ctx.storage.delete(k);
+    for (const k of ${JSON.stringify(added)}) await ctx.storage.put(k, 1);` + listAll(combos));
+  combos.forEach((o, i) => assert.deepEqual(mixed[i], reference(keys2, o), JSON.stringify(o)));
+  // 4. after a restart: straight from SQLite
+  await srv.restart();
+  const cold = await ok("list-1", listAll(combos));
+  combos.forEach((o, i) => assert.deepEqual(cold[i], reference(keys2, o), JSON.stringify(o)));
+});
+
+test("list(): keys are ordered by UTF-8 bytes: Z < \\uFF3A < \\u{1D655}", async () => {
+  const v = await ok("utf8", `
+    await ctx.storage.put({ "\u{1D655}": 3, "Z": 1, "\uFF3A": 2 });
+    return [...(await ctx.storage.list()).entries()];`);
+  assert.deepEqual(v, [["Z", 1], ["\uFF3A", 2], ["\u{1D655}", 3]]);
+});
+
+test("values: the structured-clone value space survives a restart", async () => {
+  const writer = `
+    const shared = { s: 1 };
+    const cyc = { name: "cyc" }; cyc.self = cyc;
+    const buf = new ArrayBuffer(8); new Uint8Array(buf).set([1,2,3,4,5,6,7,8]);
+    const err = new RangeError("bad range");
+    const values = {
+      undef: undefined === undefined ? null : 0, nul: null, t: true, f: false,
+      num: 3.25, nan: NaN, negz: -0, inf: -Infinity, big: 2n ** 100n, nbig: -(2n ** 64n) + 1n,
+      str: "héllo \u{1F600} \uD800", empty: "",
+      date: new Date(1700000000123), bad: new Date(NaN), re: /a+b/giu,
+      map: new Map([[1, "one"], ["k", { deep: [1, 2] }]]), set: new Set(["x", 2, null]),
+      arr: [1, , 3], nested: { a: [{ b: { c: "d" } }] },
+      ab: buf, u8: new Uint8Array(buf, 2, 4), f64: new Float64Array([1.5, -2]),
+      bi64: new BigInt64Array([-5n]), dv: new DataView(buf, 1, 3), err,
+      shared: [shared, shared], cyc,
+    };
+    await ctx.storage.put(values);
+    return Object.keys(values).length;`;
+  const n = await ok("types", writer);
+  await srv.restart();
+  const checks = await ok("types", `
+    const m = await ctx.storage.get(${JSON.stringify(["undef","nul","t","f","num","nan","negz","inf","big","nbig","str","empty","date","bad","re","map","set","arr","nested","ab","u8","f64","bi64","dv","err","shared","cyc"])});
+    const v = Object.fromEntries(m);
+    const r = {};
+    r.count = m.size;
+    r.nul = v.nul === null; r.t = v.t === true; r.f = v.f === false;
+    r.num = v.num === 3.25; r.nan = Number.isNaN(v.nan); r.negz = Object.is(v.negz, -0); r.inf = v.inf === -Infinity;
+    r.big = v.big === 2n ** 100n; r.nbig = v.nbig === -(2n ** 64n) + 1n;
+    r.str = v.str === "héllo \u{1F600} \uD800"; r.empty = v.empty === "";
+    r.date = v.date instanceof Date && v.date.getTime() === 1700000000123;
+    r.bad = v.bad instanceof Date && Number.isNaN(v.bad.getTime());
+    r.re = v.re instanceof RegExp && v.re.source === "a+b" && v.re.flags === "giu";
+    r.map = v.map instanceof Map && v.map.get(1) === "one" && v.map.get("k").deep[1] === 2;
+    r.set = v.set instanceof Set && [...v.set].join() === "x,2,";
+    r.arr = v.arr.length === 3 && !(1 in v.arr) && v.arr[2] === 3;
+    r.nested = v.nested.a[0].b.c === "d";
+    r.ab = v.ab instanceof ArrayBuffer && new Uint8Array(v.ab).join() === "1,2,3,4,5,6,7,8";
+    r.u8 = v.u8 instanceof Uint8Array && v.u8.join() === "3,4,5,6" && v.u8.byteOffset === 2;
+    r.f64 = v.f64 instanceof Float64Array && v.f64[0] === 1.5 && v.f64[1] === -2;
+    r.bi64 = v.bi64 instanceof BigInt64Array && v.bi64[0] === -5n;
+    r.dv = v.dv instanceof DataView && v.dv.byteOffset === 1 && v.dv.byteLength === 3 && v.dv.getUint8(0) === 2;
+    r.err = v.err instanceof RangeError && v.err.message === "bad range";
+    r.shared = v.shared[0] === v.shared[1] && v.shared[0].s === 1;
+    r.cyc = v.cyc.self === v.cyc && v.cyc.name === "cyc";
+    return r;`);
+  assert.equal(checks.count, n);
+  for (const [k, good] of Object.entries(checks)) if (k !== "count") assert.equal(good, true, k);
+});
+
+test("values that cannot be cloned are refused with a DataCloneError-like TypeError", async () => {
+  const v = await probe("clone", `await ctx.storage.put("f", () => 1)`);
+  assert.equal(v.ok, false);
+  assert.match(v.message, /could not be cloned/);
+  const s = await probe("clone", `await ctx.storage.put("s", Symbol("x"))`);
+  assert.equal(s.ok, false);
+  const nothing = await ok("clone", `return (await ctx.storage.list()).size`);
+  assert.equal(nothing, 0);
+});
+
+test("put(key, undefined) is a TypeError; get of a missing key is undefined", async () => {
+  const v = await probe("undef", `await ctx.storage.put("k", undefined)`);
+  assert.equal(v.ok, false);
+  assert.equal(v.name, "TypeError");
+  assert.equal(await ok("undef", `return (await ctx.storage.get("missing")) === undefined`), true);
+});
+
+test("multi-key get/put/delete, deleteAll", async () => {
+  const v = await ok("multi", `
+    await ctx.storage.put({ a: 1, b: 2, c: 3 });
+    const got = await ctx.storage.get(["c", "a", "zz"]);
+    const d1 = await ctx.storage.delete("a");
+    const d2 = await ctx.storage.delete("a");
+    const dn = await ctx.storage.delete(["b", "c", "nope"]);
+    await ctx.storage.put("x", 1);
+    await ctx.storage.deleteAll();
+    const after = await ctx.storage.list();
+    return { got: [...got.entries()], d1, d2, dn, after: after.size };`);
+  assert.deepEqual(v.got, [["a", 1], ["c", 3]]);
+  assert.equal(v.d1, true);
+  assert.equal(v.d2, false);
+  assert.equal(v.dn, 2);
+  assert.equal(v.after, 0);
+  assert.equal(await ok("multi", `return (await ctx.storage.list()).size`), 0);
+});
+
+test("at most 128 keys per multi-key call", async () => {
+  const fine = await ok("keys128", `
+    const keys = Array.from({ length: 128 }, (_, i) => "k" + i);
+    await ctx.storage.put(Object.fromEntries(keys.map((k) => [k, 1])));
+    return [(await ctx.storage.get(keys)).size, await ctx.storage.delete(keys)];`);
+  assert.deepEqual(fine, [128, 128]);
+  for (const op of ["get", "delete"]) {
+    const v = await probe("keys128", `await ctx.storage.${op}(Array.from({ length: 129 }, (_, i) => "k" + i))`);
+    assert.equal(v.ok, false, op);
+    assert.equal(v.name, "RangeError");
+    assert.match(v.message, /128/);
+  }
+  const p = await probe("keys128", `await ctx.storage.put(Object.fromEntries(Array.from({ length: 129 }, (_, i) => ["k" + i, 1])))`);
+  assert.equal(p.name, "RangeError");
+  assert.equal(await ok("keys128", `return (await ctx.storage.list()).size`), 0, "a refused put writes nothing");
+});
+
+test("keys: 128 KiB accepted, one byte more refused with a RangeError", async () => {
+  const v = await ok("keysize", `
+    await ctx.storage.put("k".repeat(131072), 1);
+    return (await ctx.storage.get("k".repeat(131072)));`);
+  assert.equal(v, 1);
+  const multibyte = await ok("keysize", `await ctx.storage.put("é".repeat(65536), 2); return 1`);
+  assert.equal(multibyte, 1, "65536 two-byte characters are exactly 128 KiB");
+  for (const k of [`"k".repeat(131073)`, `"é".repeat(65536) + "k"`]) {
+    const r = await probe("keysize", `await ctx.storage.put(${k}, 1)`);
+    assert.equal(r.ok, false);
+    assert.equal(r.name, "RangeError");
+    assert.match(r.message, /131072/);
+  }
+});
