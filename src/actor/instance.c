@@ -291,6 +291,14 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
             free(msg);
             JS_FreeValue(ctx, e);
         }
+    } else if (inst->rt->js->timed_out) {
+        /* The interrupt surfaced as the async handler's rejection. */
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "the Durable Object %s exceeded its CPU time limit of %llu ms for one event; "
+                 "it has been reset",
+                 inst->label, (unsigned long long)s->cfg.cpu_limit_ms);
+        res = http_response_error(500, "DO_CPU_LIMIT", msg);
     } else {
         char *msg = web_format_error(ctx, value);
         log_error(inst->label, "fetch() threw: %s", msg);

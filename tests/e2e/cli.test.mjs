@@ -126,8 +126,8 @@ test("list shows a table, and --json the server's answer", async () => {
   assert.ok(names.includes("counter"));
 
   const other = await client(["list", "--app", "nobody-here"]);
-  assert.equal(other.code, 0, other.stderr);
-  assert.match(other.stdout, /no classes deployed in app nobody-here/);
+  assert.equal(other.code, 1, "an unknown app is refused by the server");
+  assert.match(other.stderr, /no app "nobody-here".*APP_NOT_FOUND/);
 });
 
 test("get shows the fields, and the code only with --code", async () => {

@@ -20,6 +20,11 @@ before(async () => {
 });
 after(async () => srv && srv.cleanup());
 
+// An app holds at most 5 classes: tests remove the ones they add.
+async function remove(name) {
+  const r = await srv.manage({ app_id: "default", action: "delete", name });
+  assert.equal(r.status, 200, `delete ${name}`);
+}
 const post = (path, body, headers) => srv.text(path, { method: "POST", body, headers });
 const probe = async (id, code) => {
   const r = await srv.json(`/_do/probe/${encodeURIComponent(id)}`, { method: "POST", body: code });
@@ -111,6 +116,7 @@ test("an exception in fetch gives 500 with the message, and is logged with its s
   assert.match(t.text, /kaboom 42/);
   await waitFor(() => /thrower\/x.*TypeError: kaboom 42/.test(srv.log), { what: "the log line" });
   assert.ok(r.status === 200 || r.status === 500);
+  await remove("thrower");
 });
 
 test("fetch returning something other than a Response is a 500 that says so", async () => {
@@ -118,6 +124,7 @@ test("fetch returning something other than a Response is a 500 that says so", as
   const t = await srv.text("/_do/not-response/x");
   assert.equal(t.status, 500);
   assert.match(t.text, /Response/);
+  await remove("not-response");
 });
 
 test("redeploy keeps storage and resets memory", async () => {
@@ -145,6 +152,7 @@ test("delete purges every instance and its files; a new deploy starts empty", as
   assert.equal((await post("/_do/doomed/a")).text, "1\n", "storage starts empty");
   const again = await srv.manage({ app_id: "default", action: "delete", name: "nothing-here" });
   assert.equal(again.status, 404);
+  await remove("doomed");
 });
 
 test("management API: result shapes of deploy, list, get", async () => {
@@ -168,6 +176,7 @@ test("management API: result shapes of deploy, list, get", async () => {
   // a redeploy keeps the id
   const d2 = await srv.manage({ app_id: "default", action: "deploy", name: "shapes", code: counterSrc.replace("class Counter", "class Shapes") + "\n" });
   assert.equal(d2.body.id, d.body.id);
+  await remove("shapes");
 });
 
 test("management API: errors are JSON with a code and a message", async () => {
@@ -215,6 +224,7 @@ test("bad deploys are refused with a clear error and the old version keeps servi
   assert.match(name.body.error.message, /kebab-case/);
   const mode = await srv.manage({ app_id: "default", action: "deploy", name: "counter", code: counterSrc, access_mode: "open" });
   assert.equal(mode.status, 400);
+  await remove("keeper");
 });
 
 test("deploy limits: 5 MB per file, 5 classes per app", async () => {
@@ -247,12 +257,12 @@ test("routing: unknown class, empty id, unknown app are 404 with a JSON error", 
   assert.equal(c.status, 404);
   const d = await srv.json("/somewhere");
   assert.equal(d.status, 404);
-  const e = await srv.json("/_do/counter/x", { headers: { host: "nope.localhost" } });
+  const e = await srv.raw("GET", "/_do/counter/x", { host: "nope.localhost" });
   assert.equal(e.status, 404);
-  assert.equal(e.body.error.code, "APP_NOT_FOUND");
-  const f = await srv.text("/_do/counter/viahost", { headers: { host: "default.localhost" } });
+  assert.equal(JSON.parse(e.body).error.code, "APP_NOT_FOUND");
+  const f = await srv.raw("GET", "/_do/counter/viahost", { host: "default.localhost:8787" });
   assert.equal(f.status, 200, "the default app by its subdomain");
-  const g = await srv.text("/_do/counter/viahost", { headers: { host: "localhost:8787" } });
+  const g = await srv.raw("GET", "/_do/counter/viahost", { host: "localhost:8787" });
   assert.equal(g.status, 200, "a Host naming no app means default");
   const long = await srv.json("/_do/counter/" + "x".repeat(1025));
   assert.equal(long.status, 414);
@@ -283,13 +293,17 @@ test("access modes are enforced before the object runs", async () => {
   // the refused requests never ran the object: only the accepted one wrote
   const files = await readdir(join(srv.dir, "apps", "default", "guarded")).catch(() => []);
   assert.equal(files.length, 1);
+  await remove("guarded");
+  await remove("keyed");
 });
 
 test("the counter persists across a restart", async () => {
   await post("/_do/counter/restart");
   await post("/_do/counter/restart");
-  const { code } = await srv.restart();
+  const { code } = await srv.stop();
   assert.equal(code, 0, "SIGTERM stops the server with exit code 0");
+  assert.match(srv.log, /SIGTERM: stopping/);
+  await srv.start();
   assert.equal((await post("/_do/counter/restart")).text, "3\n");
   assert.equal((await srv.text("/_do/counter/alice")).text, "2\n");
 });

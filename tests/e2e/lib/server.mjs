@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import http from "node:http";
 
 export const BIN = process.env.DORM_BIN;
 if (!BIN) throw new Error("set DORM_BIN to the built dorm binary (make e2e does)");
@@ -111,6 +112,20 @@ export class Server {
     const r = await this.manage({ app_id, action: "deploy", name, code, access_mode });
     if (r.status !== 200) throw new Error(`deploy ${name} failed: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
+  }
+
+  // A request with node:http, for what fetch() does not allow (the Host header).
+  raw(method, path, headers = {}, body) {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port: this.port, method, path, headers, agent: false }, (res) => {
+        let data = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (data += d));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
   }
 
   fetch(path, init) {

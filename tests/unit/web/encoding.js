@@ -185,7 +185,8 @@ test("atob decodes forgiving base64", () => {
     for (const bad of ["Z", "Zg=", "Zg===", "Z===", "Zm9v=", "Zm9-", "Zm9_", "Zg==Zg==", "=Zg=", "Zm\u00e99v", "a=b=", "Zm 9v ="])
         assertThrows(() => atob(bad), "InvalidCharacterError", undefined, JSON.stringify(bad));
     assertThrows(() => atob(), TypeError);
-    assertEq(atob(undefined === undefined ? "dW5kZWZpbmVk" : ""), "undefined");
+    assertThrows(() => atob(undefined), "InvalidCharacterError", undefined, "'undefined' has 9 characters");
+    assertEq(atob(null), "\x9e\xe9e", "null is the string 'null'");
 });
 
 test("atob and btoa round-trip every byte", () => {
