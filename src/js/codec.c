@@ -826,7 +826,7 @@ static int get_varint(dec_t *d, uint64_t *out)
 {
     uint64_t v = 0;
     for (int shift = 0;; shift += 7) {
-        uint8_t b;
+        uint8_t b = 0;
         if (get_u8(d, &b) < 0)
             return -1;
         if (shift == 63 && b > 1)
@@ -1013,7 +1013,7 @@ static int decode_props(dec_t *d, JSValueConst obj, int mode, uint32_t len)
     for (;;) {
         uint64_t k;
         const char *key;
-        uint32_t idx;
+        uint32_t idx = 0;
         if (get_varint(d, &k) < 0)
             return -1;
         if (k-- == 0)
@@ -1132,7 +1132,7 @@ static JSValue decode_collection(dec_t *d, bool is_map)
 static NOINLINE JSValue decode_view(dec_t *d)
 {
     JSContext *ctx = d->ctx;
-    uint8_t kind;
+    uint8_t kind = 0;
     uint64_t off, len;
     size_t size;
     if (get_u8(d, &kind) < 0)
@@ -1166,7 +1166,7 @@ static NOINLINE JSValue decode_view(dec_t *d)
 static NOINLINE JSValue decode_error(dec_t *d)
 {
     JSContext *ctx = d->ctx;
-    uint8_t code, flags;
+    uint8_t code = 0, flags = 0;
     if (get_u8(d, &code) < 0 || get_u8(d, &flags) < 0)
         return JS_EXCEPTION;
     if (code >= ERR_COUNT || flags >> ERR_FIELDS)
