@@ -40,6 +40,8 @@ struct classrt {
     size_t keylen;
     int ninstances;
     bool broken;           /* out of memory: reset when its instances are gone */
+    bool oom_logged;
+    classrt_t *next_retired; /* in shard->retired: broken, replaced, not yet freed */
     char label[160];
 };
 
@@ -89,6 +91,7 @@ struct shard {
     store_shard_t *store;
     map_t instances;
     map_t runtimes;
+    classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
     uint64_t next_event_id;
     instance_t *runnable;

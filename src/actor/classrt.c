@@ -89,11 +89,15 @@ int classrt_leave(classrt_t *rt, instance_t *inst)
                   (unsigned long long)rt->shard->cfg.cpu_limit_ms);
         rc = -1;
     }
+    if (rt->js->oom)
+        rt->broken = true;
     if (rt->broken) {
-        log_error(rt->label,
+        if (!rt->oom_logged)
+            log_error(rt->label,
                   "ran out of memory (limit %zu MiB per class on a shard); the class runtime "
-                  "and its instances on this shard are reset",
-                  rt->shard->cfg.memory_limit >> 20);
+                      "and its instances on this shard are reset",
+                      rt->shard->cfg.memory_limit >> 20);
+        rt->oom_logged = true;
         rc = -1;
     }
     if (inst && inst->api.block_failed)
@@ -131,11 +135,11 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
         return rt;
     }
     if (rt) {
-        /* A broken runtime still has instances being torn down; start afresh
-         * under the same key once it is gone. */
-        free(key);
-        snprintf(err, errlen, "the class runtime is being reset after running out of memory");
-        return NULL;
+        /* A broken runtime still has instances being torn down: retire it
+         * (freed once they are gone) and start afresh under the same key. */
+        map_remove(&s->runtimes, key, klen);
+        rt->next_retired = s->retired;
+        s->retired = rt;
     }
     rt = xcalloc(1, sizeof *rt);
     rt->shard = s;
@@ -202,13 +206,44 @@ void classrt_release(classrt_t *rt)
     rt->ninstances--;
 }
 
+/* Resets every instance of a runtime that ran out of memory, as an isolate
+ * is torn down with all its objects: the memory comes back now, not when
+ * each instance happens to get its next event. */
+static void reset_instances_of(shard_t *s, classrt_t *rt)
+{
+    while (rt->ninstances > 0) {
+        instance_t *batch[128];
+        int n = 0;
+        size_t it;
+        for (map_entry_t *e = map_first(&s->instances, &it); e && n < 128;
+             e = map_next(&s->instances, e, &it)) {
+            instance_t *inst = e->value;
+            if (inst->rt == rt)
+                batch[n++] = inst;
+        }
+        if (n == 0)
+            break;
+        for (int i = 0; i < n; i++)
+            instance_reset(batch[i], 500, "ran out of memory");
+    }
+}
+
 /* Frees runtimes without instances that are broken or no longer the class's
- * current version. */
+ * current version; resets the instances of broken ones first. Runs at a safe
+ * point of the turn, never inside an entry into JS. */
 void classrt_reap(shard_t *s)
 {
     classrt_t *dead[64];
     int nd = 0;
     size_t it;
+    for (map_entry_t *e = map_first(&s->runtimes, &it); e; e = map_next(&s->runtimes, e, &it)) {
+        classrt_t *rt = e->value;
+        if (rt->broken && rt->ninstances > 0)
+            reset_instances_of(s, rt); /* instance_reset leaves the map of runtimes as is */
+    }
+    for (classrt_t *rt = s->retired; rt; rt = rt->next_retired)
+        if (rt->ninstances > 0)
+            reset_instances_of(s, rt);
     for (map_entry_t *e = map_first(&s->runtimes, &it); e && nd < 64;
          e = map_next(&s->runtimes, e, &it)) {
         classrt_t *rt = e->value;
@@ -222,6 +257,15 @@ void classrt_reap(shard_t *s)
     for (int i = 0; i < nd; i++) {
         map_remove(&s->runtimes, dead[i]->key, dead[i]->keylen);
         classrt_free(dead[i]);
+    }
+    for (classrt_t **pp = &s->retired; *pp;) {
+        classrt_t *rt = *pp;
+        if (rt->ninstances > 0) {
+            pp = &rt->next_retired;
+            continue;
+        }
+        *pp = rt->next_retired;
+        classrt_free(rt);
     }
 }
 

@@ -282,7 +282,16 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
     inst->inflight--;
     inst->last_used_ns = uv_hrtime();
     http_response_t *res = NULL;
-    if (ok) {
+    if (inst->rt->js->oom) {
+        /* Whatever the class made of it, an event that ran the runtime out
+         * of memory fails, as when an isolate is terminated. */
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "the Durable Object %s ran out of memory (limit %zu MiB per class on a "
+                 "shard); its class's instances on this shard have been reset",
+                 inst->label, s->cfg.memory_limit >> 20);
+        res = http_response_error(500, "DO_MEMORY_LIMIT", msg);
+    } else if (ok) {
         if (web_response_read(inst->rt->web, ctx, value, &res) < 0) {
             JSValue e = JS_GetException(ctx);
             char *msg = web_format_error(ctx, e);

@@ -305,8 +305,11 @@ static void sweep_cb(uv_timer_t *h)
         if (instance_idle(inst) && now - inst->last_used_ns >= idle_ns)
             dead[n++] = inst;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        log_info(dead[i]->label, "evicted after %llu ms idle (storage kept)",
+                 (unsigned long long)((now - dead[i]->last_used_ns) / 1000000));
         instance_evict(dead[i]);
+    }
     classrt_reap(s);
 }
 

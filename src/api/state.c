@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "web.h"
 #include "state_int.h"
 
 static JSClassID state_class_id, id_class_id;
@@ -149,12 +151,58 @@ static JSValue state_block_concurrency_while(JSContext *ctx, JSValueConst this_v
     return out;
 }
 
+static JSValue wait_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                            int magic, JSValue *data)
+{
+    api_handle_t *h = JS_GetOpaque(data[0], id_class_id);
+    api_state_t *st = h ? h->st : NULL;
+    api_host_t *host = api_host(ctx);
+    if (magic && st && host && host->log) {
+        /* Nobody awaits this promise: its failure would vanish unless logged. */
+        char *msg = web_format_error(ctx, argc > 0 ? argv[0] : JS_UNDEFINED);
+        buf_t b = BUF_INIT;
+        buf_printf(&b, "a promise passed to waitUntil() rejected: %s", msg);
+        api_state_t *running = host->current;
+        host->current = st; /* attributed to the instance that called waitUntil */
+        host->log(host, 3, (const char *)b.data, b.len);
+        host->current = running;
+        buf_deinit(&b);
+        free(msg);
+    }
+    return JS_UNDEFINED;
+}
+
 static JSValue state_wait_until(JSContext *ctx, JSValueConst this_val, int argc,
                                 JSValueConst *argv)
 {
-    if (!api_handle_state(ctx, this_val, state_class_id))
+    api_state_t *st = api_handle_state(ctx, this_val, state_class_id);
+    if (!st)
         return JS_EXCEPTION;
-    /* The instance stays up while it has work; nothing else to track yet. */
+    if (argc < 1)
+        return JS_ThrowTypeError(ctx, "waitUntil() needs a promise");
+    /* As on Cloudflare, waitUntil does not extend an object's life (pending
+     * timers and I/O already do); it only makes sure a rejection is logged. */
+    JSValue rf[2];
+    JSValue p = JS_NewPromiseCapability(ctx, rf);
+    if (JS_IsException(p))
+        return p;
+    JSValue r = JS_Call(ctx, rf[0], JS_UNDEFINED, 1, argv);
+    JS_FreeValue(ctx, r);
+    JS_FreeValue(ctx, rf[0]);
+    JS_FreeValue(ctx, rf[1]);
+    JSValue idobj = JS_GetPropertyStr(ctx, this_val, "id");
+    JSValue fns[2] = {JS_NewCFunctionData(ctx, wait_settled, 1, 0, 1, &idobj),
+                      JS_NewCFunctionData(ctx, wait_settled, 1, 1, 1, &idobj)};
+    JS_FreeValue(ctx, idobj);
+    JSValue then = JS_GetPropertyStr(ctx, p, "then");
+    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
+    JS_FreeValue(ctx, then);
+    JS_FreeValue(ctx, p);
+    JS_FreeValue(ctx, fns[0]);
+    JS_FreeValue(ctx, fns[1]);
+    if (JS_IsException(out))
+        return out;
+    JS_FreeValue(ctx, out);
     return JS_UNDEFINED;
 }
 

@@ -118,6 +118,9 @@ static JSValue set_timer(JSContext *ctx, JSValueConst this_val, int argc, JSValu
     t->repeat_ms = repeat ? (ms ? ms : 1) : 0;
     uv_timer_init(host->loop, &t->handle);
     t->handle.data = t;
+    /* The loop's clock was read when this turn began, and JS may have run
+     * for a while since: without this the timer would fire early. */
+    uv_update_time(host->loop);
     uv_timer_start(&t->handle, timer_cb, ms, t->repeat_ms);
     t->next = st->timers;
     if (st->timers)

@@ -3,6 +3,7 @@
  * about instances: it only runs code and enforces the runtime's limits. */
 #include "runtime.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -48,16 +49,79 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
     return def;
 }
 
+/* The allocator: QuickJS's own accounting, plus a flag when the limit
+ * refuses an allocation. A class can catch the resulting "out of memory"
+ * error, so the flag, not the exception, is what tells the actor layer that
+ * the runtime must be reset. */
+#define ALLOC_OVERHEAD 8
+
+static size_t rt_usable_size(const void *p)
+{
+    return malloc_usable_size((void *)p);
+}
+
+static bool over_limit(JSMallocState *s, size_t more)
+{
+    jsrt_t *r = s->opaque;
+    if (r->memory_limit && s->malloc_size + more > r->memory_limit) {
+        r->oom = true;
+        return true;
+    }
+    return false;
+}
+
+static void *rt_malloc(JSMallocState *s, size_t size)
+{
+    if (over_limit(s, size))
+        return NULL;
+    void *p = malloc(size);
+    if (!p)
+        return NULL;
+    s->malloc_count++;
+    s->malloc_size += rt_usable_size(p) + ALLOC_OVERHEAD;
+    return p;
+}
+
+static void rt_free(JSMallocState *s, void *p)
+{
+    if (!p)
+        return;
+    s->malloc_count--;
+    s->malloc_size -= rt_usable_size(p) + ALLOC_OVERHEAD;
+    free(p);
+}
+
+static void *rt_realloc(JSMallocState *s, void *p, size_t size)
+{
+    if (!p)
+        return size ? rt_malloc(s, size) : NULL;
+    size_t old = rt_usable_size(p);
+    if (size == 0) {
+        rt_free(s, p);
+        return NULL;
+    }
+    if (size > old && over_limit(s, size - old))
+        return NULL;
+    void *q = realloc(p, size);
+    if (!q)
+        return NULL;
+    s->malloc_size += rt_usable_size(q);
+    s->malloc_size -= old;
+    return q;
+}
+
+static const JSMallocFunctions rt_malloc_functions = {rt_malloc, rt_free, rt_realloc,
+                                                      rt_usable_size};
+
 jsrt_t *jsrt_new(size_t memory_limit)
 {
     jsrt_t *r = xcalloc(1, sizeof *r);
-    r->rt = JS_NewRuntime();
+    r->memory_limit = memory_limit;
+    r->rt = JS_NewRuntime2(&rt_malloc_functions, r);
     if (!r->rt) {
         free(r);
         return NULL;
     }
-    if (memory_limit)
-        JS_SetMemoryLimit(r->rt, memory_limit);
     JS_SetMaxStackSize(r->rt, 1024 * 1024);
     JS_SetRuntimeOpaque(r->rt, r);
     JS_SetInterruptHandler(r->rt, interrupt_cb, r);

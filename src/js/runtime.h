@@ -19,6 +19,10 @@ typedef struct jsrt {
     JSContext *ctx;
     uint64_t deadline_ns;  /* uv_hrtime() past which JS is interrupted; 0: none */
     bool timed_out;        /* the interrupt handler fired since the last jsrt_begin */
+    bool oom;              /* an allocation was refused by the memory limit (sticky:
+                              the runtime is unusable from then on, even if the
+                              class caught the error) */
+    size_t memory_limit;   /* 0: none */
     void *owner;           /* the actor layer's object for this runtime */
 } jsrt_t;
 

@@ -81,7 +81,16 @@ function structuredClone(value, options = undefined) {
     if (options !== undefined && options !== null && isObject(options) && options.transfer !== undefined &&
         Array.from(options.transfer).length > 0)
         throw new DOMException("structuredClone: transferring objects is not supported.", "DataCloneError");
-    return native.clone(value);
+    try {
+        return native.clone(value);
+    } catch (e) {
+        // The codec reports what it cannot clone as a TypeError (what storage
+        // throws); structuredClone throws the platform's DOMException.
+        const prefix = "DataCloneError: ";
+        if (e instanceof TypeError && typeof e.message === "string" && e.message.startsWith(prefix))
+            throw new DOMException(e.message.slice(prefix.length), "DataCloneError");
+        throw e;
+    }
 }
 
 const resolvedPromise = Promise.resolve();
