@@ -94,6 +94,7 @@ struct shard {
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
     uint64_t next_event_id;
+    size_t nremoved;       /* instances with removed set, not yet evicted */
     instance_t *runnable;
     instance_t *dirty;
     int commits_in_flight;

@@ -215,6 +215,8 @@ void instance_evict(instance_t *inst)
 {
     shard_t *s = inst->shard;
     drop_js(inst);
+    if (inst->removed)
+        s->nremoved--;
     map_remove(&s->instances, inst->key, inst->keylen);
     store_kv_free(inst->api.kv);
     actor_class_unref(inst->cls);

@@ -275,6 +275,8 @@ static void turn_cb(uv_check_t *h)
 /* Instances whose class is gone are freed once idle. */
 static void evict_removed(shard_t *s)
 {
+    if (s->nremoved == 0)
+        return;
     instance_t *dead[128];
     int n = 0;
     size_t it;
@@ -326,8 +328,10 @@ static void apply_catalog(shard_t *s, actor_catalog_t *cat)
         instance_t *inst = e->value;
         actor_class_t *cur = actor_catalog_class(cat, inst->cls->app_id, inst->cls->name,
                                                  strlen(inst->cls->name));
-        if (!cur || cur->uuid == NULL || strcmp(cur->uuid, inst->cls->uuid) != 0) {
+        if (!inst->removed &&
+            (!cur || cur->uuid == NULL || strcmp(cur->uuid, inst->cls->uuid) != 0)) {
             inst->removed = true;
+            s->nremoved++;
             if (inst->queue)
                 shard_mark_runnable(inst);
         }

@@ -36,7 +36,8 @@
 #define SERVE_LINE(pad) \
     "dorm serve [--listen 127.0.0.1:8787] [--data ./.dorm] [--domain localhost] [--threads N]\n" \
     pad "[--log text|json] [--durability fsync|process] [--cpu-limit-ms N]\n" \
-    pad "[--idle-evict-ms N]\n"
+    pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
+    pad "[--header-timeout-ms N] [--max-open-dbs N]\n"
 
 static const char usage_overview[] =
     "dorm: a self-hosted Durable Objects server, and its client.\n"
@@ -76,8 +77,14 @@ static const char usage_serve[] =
     "                         fsync: an acknowledged write survives power loss (default);\n"
     "                         process: it survives a killed process, not a power loss\n"
     "  --cpu-limit-ms N       CPU time one event may use before it fails (default 30000)\n"
+    "  --memory-limit-mb N    JS memory of one class on one shard; past it the class's\n"
+    "                         runtime there is reset (default 128)\n"
     "  --idle-evict-ms N      evict an instance idle with nothing open after N ms\n"
-    "                         (default 70000)\n";
+    "                         (default 70000)\n"
+    "  --max-body-bytes N     the largest request body; past it 413 (default 104857600)\n"
+    "  --header-timeout-ms N  time a client has to send a request's headers (default 10000)\n"
+    "  --max-open-dbs N       instance databases each shard keeps open (default: from the\n"
+    "                         open-file limit, at most 256)\n";
 
 static const char usage_deploy[] =
     "usage: dorm deploy NAME FILE [--access MODE] [--app APP] [--url URL] [--token TOKEN]\n"

@@ -623,10 +623,13 @@ int control_run(control_config_t *cfg)
     c.sigint.data = c.sigterm.data = &c;
     uv_signal_start(&c.sigint, on_signal, SIGINT);
     uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-    log_info("server", "dorm listening on http://%s:%d (data %s, %d shard%s, durability %s)",
+    log_info("server",
+             "dorm listening on http://%s:%d (data %s, %d shard%s, durability %s, up to %zu "
+             "open databases per shard)",
              cfg->listen_host, cfg->port, cfg->data_dir, cfg->threads,
              cfg->threads == 1 ? "" : "s",
-             cfg->actor.durability == STORE_DURABILITY_FSYNC ? "fsync" : "process");
+             cfg->actor.durability == STORE_DURABILITY_FSYNC ? "fsync" : "process",
+             cfg->actor.max_open_handles / 2);
     uv_run(&c.loop, UV_RUN_DEFAULT);
 
     pthread_join(c.stopper, NULL);

@@ -303,7 +303,8 @@ static int bind_bytes(sqlite3_stmt *st, int i, const uint8_t *p, size_t n)
 static int journal_mode_cb(void *arg, int ncol, char **vals, char **names)
 {
     char *mode = arg;
-    if (ncol > 0 && vals[0])
+    /* Only the first statement's row: later pragmas answer too. */
+    if (ncol > 0 && vals[0] && !mode[0])
         snprintf(mode, 16, "%s", vals[0]);
     return 0;
 }
@@ -311,6 +312,17 @@ static int journal_mode_cb(void *arg, int ncol, char **vals, char **names)
 static const char *sync_pragma(store_durability_t d)
 {
     return d == STORE_DURABILITY_FSYNC ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+}
+
+/* Closing the last connection of a WAL database normally checkpoints it
+ * (two fsyncs) and deletes the -wal and -shm files, which the next open
+ * creates again. Handles are closed on the shard thread when the LRU drops
+ * them, and the loop must never wait on a disk: so no connection of ours
+ * checkpoints on close, the files stay, and checkpoints happen only inside
+ * commits, on worker threads. */
+static void no_checkpoint_on_close(sqlite3 *db)
+{
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 }
 
 /* Worker thread: opens (creating if needed) the instance file for writing. */
@@ -336,9 +348,15 @@ static int writer_open(store_kv_t *kv, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    no_checkpoint_on_close(db);
     char mode[16] = "";
-    char sql[160];
-    snprintf(sql, sizeof(sql), "PRAGMA journal_mode=WAL; %s; PRAGMA cache_size=-64",
+    char sql[240];
+    /* Checkpoints happen here, in commits on a worker thread, every 256
+     * pages; after each the WAL shrinks back to at most 64 KiB, so a
+     * quiet instance keeps little beside its database. */
+    snprintf(sql, sizeof(sql),
+             "PRAGMA journal_mode=WAL; %s; PRAGMA cache_size=-64; "
+             "PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=65536",
              sync_pragma(kv->shard->durability));
     if (sqlite3_exec(db, sql, journal_mode_cb, mode, NULL) != SQLITE_OK) {
         seterr(err, errlen, "cannot set up storage file %s: %s", kv->path, sqlite3_errmsg(db));
@@ -569,8 +587,10 @@ static int reader_ready(store_kv_t *kv, bool *have, char *err, size_t errlen)
     }
     /* A reader waits only while another connection rebuilds the WAL index
      * (the first open after the WAL was checkpointed away), which is short. */
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        no_checkpoint_on_close(db);
+    }
     /* query_only: the reader must never write; the writer is the only one. */
     if (rc != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA cache_size=-64; PRAGMA query_only=1", NULL, NULL, NULL) !=

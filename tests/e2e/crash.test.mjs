@@ -121,3 +121,20 @@ test("an injected commit failure: the answer is never seen, a fresh instance tak
   assert.equal((await srv.text("/_do/counter/c", { method: "POST" })).text, "2\n");
   assert.equal((await srv.text("/_do/counter/other", { method: "POST" })).text, "2\n", "others never noticed");
 });
+
+test("few file descriptors: many instances still read and write, the open databases stay within the limit", async () => {
+  // Each open instance database holds several descriptors; the server must
+  // size its pool of open databases by the limit instead of failing.
+  const srv = await server({ fileLimit: 320, args: ["--threads", "2"] });
+  await srv.deploy("counter", counterSrc);
+  assert.match(srv.log, /up to \d+ open databases per shard/);
+  const ids = Array.from({ length: 300 }, (_, i) => `fd${i}`);
+  for (let round = 1; round <= 2; round++) {
+    for (let i = 0; i < ids.length; i += 30) {
+      const answers = await Promise.all(ids.slice(i, i + 30).map((id) =>
+        srv.text(`/_do/counter/${id}`, { method: "POST" })));
+      for (const a of answers) assert.deepEqual([a.status, a.text], [200, `${round}\n`]);
+    }
+  }
+  assert.doesNotMatch(srv.log, /cannot open storage file|commit failed/);
+});

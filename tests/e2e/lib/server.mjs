@@ -49,7 +49,11 @@ export class Server {
       "--durability", this.opts.durability ?? "process", ...(this.opts.args ?? [])];
     const env = { ...process.env, DORM_TEST_HOOKS: "1", ...(this.opts.env ?? {}) };
     delete env.DORM_ADMIN_TOKEN;
-    this.proc = spawn(BIN, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    // opts.fileLimit: run under `ulimit -n`, as on a machine with few descriptors.
+    this.proc = this.opts.fileLimit
+      ? spawn("/bin/sh", ["-c", `ulimit -n ${this.opts.fileLimit} && exec "$0" "$@"`, BIN, ...args],
+        { env, stdio: ["ignore", "ignore", "pipe"] })
+      : spawn(BIN, args, { env, stdio: ["ignore", "ignore", "pipe"] });
     this.proc.stderr.on("data", (d) => {
       this.log += d;
       if (process.env.DORM_E2E_LOG) process.stderr.write(d);
