@@ -584,6 +584,11 @@ int control_run(control_config_t *cfg)
     memset(&c, 0, sizeof c);
     c.cfg = cfg;
     log_set_json(cfg->log_json);
+    char err[256];
+    if (http_port_check(cfg->listen_host, cfg->port, err, sizeof err) < 0) {
+        log_error("server", "%s", err);
+        return 1;
+    }
     int rc = util_mkdirs(cfg->data_dir, 0700);
     if (rc < 0) {
         log_error("server", "cannot create the data folder %s: %s", cfg->data_dir, strerror(-rc));
@@ -591,7 +596,6 @@ int control_run(control_config_t *cfg)
     }
     if (admin_token(&c) < 0)
         return 1;
-    char err[256];
     buf_t path = BUF_INIT;
     buf_printf(&path, "%s/control.db", cfg->data_dir);
     c.db = catalog_open(buf_cstr(&path), err, sizeof err);

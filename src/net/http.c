@@ -6,6 +6,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/log.h"
 #include "../lib/mem.h"
 #include "http_parse.h"
 
@@ -54,6 +56,16 @@ struct http_server {
     int port;
     bool closing;
     bool listener_closed;
+    /* Out of file descriptors, accept() fails at once and libuv would call
+     * us again and again: the listener handle is closed for a while instead,
+     * while spare_fd (a dup of the socket) keeps the port bound and the
+     * backlog queueing. */
+    int spare_fd;
+    bool paused;        /* the listener handle is closed or closing for a pause */
+    bool listener_down; /* ... and its close has finished */
+    uv_timer_t resume;
+    bool resume_closed;
+    uint64_t emfile_logged_ms;
     void (*close_cb)(void *data);
     void *close_data;
     time_t date_sec;  /* the second date_line was formatted for */
@@ -132,7 +144,7 @@ void http_limits_default(http_limits_t *l)
 
 static void server_maybe_finish(http_server_t *s)
 {
-    if (!s->closing || !s->listener_closed || s->nconns > 0)
+    if (!s->closing || !s->listener_closed || !s->resume_closed || s->nconns > 0)
         return;
     if (s->close_cb)
         s->close_cb(s->close_data);
@@ -747,10 +759,16 @@ static void format_peer(http_conn_t *c)
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
 }
 
+static void pause_accepting(http_server_t *s);
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     http_server_t *s = listener->data;
-    if (status < 0 || s->closing)
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+        pause_accepting(s);
+        return;
+    }
+    if (status < 0 || s->closing || s->paused)
         return;
     http_conn_t *c = xcalloc(1, sizeof *c);
     c->srv = s;
@@ -802,6 +820,101 @@ static void on_listener_closed(uv_handle_t *h)
     http_server_t *s = h->data;
     s->listener_closed = true;
     server_maybe_finish(s);
+}
+
+static void on_resume_closed(uv_handle_t *h)
+{
+    http_server_t *s = h->data;
+    s->resume_closed = true;
+    server_maybe_finish(s);
+}
+
+#define PAUSE_MS 100
+
+static void on_listener_paused(uv_handle_t *h);
+
+static void on_resume(uv_timer_t *t)
+{
+    http_server_t *s = t->data;
+    if (s->closing || !s->paused)
+        return;
+    int fd = dup(s->spare_fd);
+    if (fd < 0) {
+        uv_timer_start(&s->resume, on_resume, PAUSE_MS, 0); /* still out of descriptors */
+        return;
+    }
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener.data = s;
+    if (uv_tcp_open(&s->listener, fd) != 0 ||
+        uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection) != 0) {
+        /* Cannot happen with a socket that was listening; try again later. */
+        s->listener_down = false;
+        uv_close((uv_handle_t *)&s->listener, on_listener_paused);
+        return;
+    }
+    s->paused = false;
+    s->listener_down = false;
+}
+
+static void on_listener_paused(uv_handle_t *h)
+{
+    http_server_t *s = h->data;
+    s->listener_down = true;
+    if (s->closing) {
+        s->listener_closed = true;
+        server_maybe_finish(s);
+        return;
+    }
+    uv_timer_start(&s->resume, on_resume, PAUSE_MS, 0);
+}
+
+static void pause_accepting(http_server_t *s)
+{
+    if (s->closing || s->paused || s->spare_fd < 0)
+        return;
+    uint64_t now = uv_now(s->loop);
+    if (!s->emfile_logged_ms || now - s->emfile_logged_ms >= 10000) {
+        s->emfile_logged_ms = now;
+        log_warn("http", "out of file descriptors: not accepting connections for %d ms "
+                         "(%zu open; raise the limit with ulimit -n)",
+                 PAUSE_MS, s->nconns);
+    }
+    s->paused = true;
+    uv_close((uv_handle_t *)&s->listener, on_listener_paused);
+}
+
+int http_port_check(const char *host, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    if (port < 0 || port > 65535 || parse_addr(host, port, &ss) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address and port (use e.g. "
+                 "127.0.0.1:8787 or [::1]:8787)", host ? host : "", port);
+        return -1;
+    }
+    if (port == 0)
+        return 0;
+    /* A socket without SO_REUSEPORT cannot bind where any listener is. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&ss, alen);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s%s", host ? host : "127.0.0.1", port,
+                 strerror(e),
+                 e == EADDRINUSE ? " (another program, or another dorm, uses this port; pick "
+                                   "another with --listen)"
+                                 : "");
+        return -1;
+    }
+    return 0;
 }
 
 http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
@@ -873,6 +986,9 @@ http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
     s->cb = cb;
     s->data = data;
     s->port = real_port;
+    s->spare_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    uv_timer_init(loop, &s->resume);
+    s->resume.data = s;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     int rc = uv_tcp_open(&s->listener, fd);
@@ -881,12 +997,21 @@ http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host ? host : "127.0.0.1", port,
                  uv_strerror(rc));
-        /* The handle is initialized: it must be closed, and s freed then. */
+        /* The handles are initialized: they must be closed, and s freed then. */
         s->closing = true;
+        if (s->spare_fd >= 0)
+            close(s->spare_fd);
+        uv_close((uv_handle_t *)&s->resume, on_resume_closed);
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
         return NULL;
     }
     return s;
+}
+
+void http_server_test_accept_error(http_server_t *s, int status)
+{
+    if (!s->paused)
+        on_connection((uv_stream_t *)&s->listener, status);
 }
 
 int http_server_port(const http_server_t *s)
@@ -901,7 +1026,16 @@ void http_server_close(http_server_t *s, void (*cb)(void *data), void *data)
     s->closing = true;
     s->close_cb = cb;
     s->close_data = data;
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    if (s->spare_fd >= 0) {
+        close(s->spare_fd);
+        s->spare_fd = -1;
+    }
+    uv_close((uv_handle_t *)&s->resume, on_resume_closed);
+    if (!s->paused)
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    else if (s->listener_down)
+        s->listener_closed = true; /* closed for the pause, and not reopened */
+    /* else: on_listener_paused sees closing and finishes */
     /* Busy connections close once their response is written (conn_write
      * sees s->closing); the rest close now. */
     for (http_conn_t *c = s->conns; c; c = c->next)

@@ -89,10 +89,18 @@ typedef void (*http_request_cb)(http_conn_t *conn, http_request_t *req, void *da
 http_server_t *http_server_listen(uv_loop_t *loop, const char *host, int port,
                                   const http_limits_t *limits, http_request_cb cb, void *data,
                                   char *err, size_t errlen);
+/* Every shard's listener shares the port through SO_REUSEPORT, which would
+ * also let a second dorm (of the same user) bind it and take half the
+ * connections. Call this once before the shards listen: returns 0 when
+ * host:port is free, or -1 with the reason in err (another program holds
+ * it, say). */
+int http_port_check(const char *host, int port, char *err, size_t errlen);
 /* Stops accepting, closes idle connections at once and the others after
  * their in-flight response has been written; calls cb when all are gone. The
  * server is freed after cb returns. */
 void http_server_close(http_server_t *s, void (*cb)(void *data), void *data);
+/* Test hook: acts as if accept() had failed with status (UV_EMFILE, say). */
+void http_server_test_accept_error(http_server_t *s, int status);
 /* The port the server listens on (the one the kernel chose for port 0). */
 int http_server_port(const http_server_t *s);
 

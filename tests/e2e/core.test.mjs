@@ -2,9 +2,11 @@
 // the management API, then talk HTTP to their instances as a user would.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, access, readdir } from "node:fs/promises";
+import { readFile, access, readdir, mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, waitFor } from "./lib/server.mjs";
+import { startServer, waitFor, BIN } from "./lib/server.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
 const counterSrc = await readFile(join(root, "examples/counter.ts"), "utf8");
@@ -295,6 +297,23 @@ test("access modes are enforced before the object runs", async () => {
   assert.equal(files.length, 1);
   await remove("guarded");
   await remove("keyed");
+});
+
+test("a second server on a port in use refuses to start and says why", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "dorm-e2e-second-"));
+  try {
+    const p = spawn(BIN, ["serve", "--listen", `127.0.0.1:${srv.port}`, "--data", dir],
+      { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d) => (err += d));
+    const code = await new Promise((resolve) => p.on("exit", resolve));
+    assert.equal(code, 1);
+    assert.match(err, /Address already in use.*--listen/);
+    // the first server still has every connection
+    for (let i = 0; i < 8; i++) assert.equal((await srv.text("/_do/counter/alice")).status, 200);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("the counter persists across a restart", async () => {

@@ -631,6 +631,7 @@ typedef struct server_ctx {
     http_limits_t limits;
     uv_loop_t loop;
     uv_async_t stop;
+    uv_async_t emfile; /* makes the server act as if it ran out of descriptors */
     http_server_t *srv;
     int port;
     sem_t ready;
@@ -639,6 +640,7 @@ typedef struct server_ctx {
     atomic_int requests; /* written by the server thread */
     atomic_int bad_data; /* http_conn_data did not give the listen pointer */
     atomic_int late_done; /* deferred answers given */
+    atomic_int emfile_done; /* injected accept errors taken */
     bool stopped;
 } server_ctx_t;
 
@@ -764,6 +766,14 @@ static void on_stop(uv_async_t *a)
     server_ctx_t *ctx = a->data;
     http_server_close(ctx->srv, on_server_closed, ctx);
     uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&ctx->emfile, NULL);
+}
+
+static void on_emfile(uv_async_t *a)
+{
+    server_ctx_t *ctx = a->data;
+    http_server_test_accept_error(ctx->srv, UV_EMFILE);
+    ctx->emfile_done++;
 }
 
 static void *server_main(void *arg)
@@ -780,6 +790,8 @@ static void *server_main(void *arg)
     ctx->port = http_server_port(ctx->srv);
     uv_async_init(&ctx->loop, &ctx->stop, on_stop);
     ctx->stop.data = ctx;
+    uv_async_init(&ctx->loop, &ctx->emfile, on_emfile);
+    ctx->emfile.data = ctx;
     sem_post(&ctx->ready);
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ctx->loop);
@@ -1282,6 +1294,44 @@ static void test_sock_close_while_busy(void **state)
     close(idle);
 }
 
+/* Out of descriptors, the server stops accepting for a moment instead of
+ * spinning on accept(): a connection made meanwhile waits in the backlog
+ * and is served once accepting resumes; one open before is served at once. */
+static void test_sock_emfile_pause(void **state)
+{
+    server_ctx_t *ctx = *state;
+    buf_t b = BUF_INIT;
+    resp_t r[1];
+    int before = client_connect(ctx);
+    client_puts(before, "GET /warm HTTP/1.1\r\n\r\n");
+    read_responses(before, &b, 1, r);
+    uv_async_send(&ctx->emfile);
+    wait_for(&ctx->emfile_done, 1);
+    uint64_t t0 = now_ms();
+    int during = client_connect(ctx);
+    client_puts(during, "GET /during HTTP/1.1\r\n\r\n");
+    buf_reset(&b);
+    client_puts(before, "GET /again HTTP/1.1\r\n\r\n");
+    read_responses(before, &b, 1, r);
+    assert_string_equal(r[0].body, "GET /again\n");
+    buf_reset(&b);
+    read_responses(during, &b, 1, r);
+    assert_string_equal(r[0].body, "GET /during\n");
+    assert_true(now_ms() - t0 >= 50); /* it waited for the pause to end */
+    buf_deinit(&b);
+    close(during);
+    close(before);
+}
+
+/* Closing while accepting is paused still finishes cleanly (the teardown
+ * checks that every handle was closed). */
+static void test_sock_emfile_close(void **state)
+{
+    server_ctx_t *ctx = *state;
+    uv_async_send(&ctx->emfile);
+    wait_for(&ctx->emfile_done, 1);
+}
+
 /* Many pipelined requests behind a slow one: the server stops reading past
  * its buffer limit and resumes, and every answer comes, in order. */
 static void test_sock_pipeline_backpressure(void **state)
@@ -1436,6 +1486,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sock_write_timeout, server_setup_short_write,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_sock_upgrade, server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_sock_emfile_pause, server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_sock_emfile_close, server_setup, server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
