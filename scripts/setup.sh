@@ -119,4 +119,16 @@ if [ ! -f "$top/node_modules/.dorm-ok" ] || [ "$top/package-lock.json" -nt "$top
   (cd "$top" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
   touch "$top/node_modules/.dorm-ok"
 fi
+# ---------------------------------------------------------------- the peer (bench only)
+# Cloudflare's runtime, for side-by-side figures: npm's workerd package,
+# pinned, into deps/peer (never linked into anything).
+WORKERD_VERSION=1.20261117.1
+if [ "${1:-}" = "--bench" ] && [ ! -x "$deps/peer/node_modules/.bin/workerd" ]; then
+  say "installing workerd $WORKERD_VERSION (the peer for make bench)"
+  mkdir -p "$deps/peer"
+  # A package.json of its own, or npm would install into the project's.
+  echo '{"private": true}' > "$deps/peer/package.json"
+  (cd "$deps/peer" && npm install --no-audit --no-fund --no-save --loglevel=error \
+    "workerd@$WORKERD_VERSION" >/dev/null) || say "workerd could not be installed; make bench skips the peer"
+fi
 say "ok"
