@@ -22,7 +22,7 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(OPT) $(SANFLAGS) -MMD -MP \
 	-isystem $(QJS)/include -isystem $(LLHTTP_INC) $(shell pkg-config --cflags libuv 2>/dev/null)
 CFLAGS_DORM := $(CFLAGS_COMMON) $(WARN)
 LIBS := $(QJS)/lib/libquickjs.a $(shell pkg-config --libs libuv 2>/dev/null || echo -luv) \
-	-lsqlite3 -lcrypto -lcurl -ljansson -lz -lpthread -lm -ldl
+	-lsqlite3 -lwslay -lcrypto -lcurl -ljansson -lz -lpthread -lm -ldl
 
 SRC := $(sort $(wildcard src/lib/*.c src/net/*.c src/js/*.c src/api/*.c src/actor/*.c \
 	src/store/*.c src/control/*.c src/cli/*.c))

@@ -104,6 +104,9 @@ static int serve(int argc, char **argv)
     cfg.actor.cpu_limit_ms = 30000;
     cfg.actor.memory_limit = 128u << 20;
     cfg.actor.idle_evict_ms = 70000;
+    cfg.actor.hibernate_ms = 10000;
+    cfg.actor.ws_max_sockets = 32768; /* as on Cloudflare */
+    ws_limits_default(&cfg.actor.ws);
     cfg.actor.max_open_handles = 0; /* from the file limit, below */
     http_limits_default(&cfg.limits);
     const char *hooks = getenv("DORM_TEST_HOOKS");
@@ -177,6 +180,19 @@ static int serve(int argc, char **argv)
             if (!parse_u64(val, &n) || n < 1)
                 return usage_error("--max-body-bytes takes a byte count (got \"%s\")", val);
             cfg.limits.max_body_bytes = (size_t)n;
+        } else if (strcmp(a, "--hibernate-ms") == 0) {
+            if (!parse_u64(val, &n) || n < 1)
+                return usage_error("--hibernate-ms takes milliseconds (got \"%s\")", val);
+            cfg.actor.hibernate_ms = n;
+        } else if (strcmp(a, "--ws-max-per-instance") == 0) {
+            if (!parse_u64(val, &n) || n < 1 || n > 1000000)
+                return usage_error("--ws-max-per-instance takes 1 to 1000000 (got \"%s\")", val);
+            cfg.actor.ws_max_sockets = (size_t)n;
+        } else if (strcmp(a, "--ws-ping-ms") == 0) {
+            if (!parse_u64(val, &n) || n < 10)
+                return usage_error("--ws-ping-ms takes milliseconds, at least 10 (got \"%s\")",
+                                   val);
+            cfg.actor.ws.ping_interval_ms = n;
         } else if (strcmp(a, "--max-open-dbs") == 0) {
             if (!parse_u64(val, &n) || n < 8 || n > 1000000)
                 return usage_error("--max-open-dbs takes 8 to 1000000 (got \"%s\")", val);

@@ -17,6 +17,7 @@
 
 #include "../net/http.h"
 #include "../net/mailbox.h"
+#include "../net/ws.h"
 #include "../store/store.h"
 
 enum actor_access { ACCESS_PUBLIC, ACCESS_AUTHENTICATED, ACCESS_SERVICE_KEY };
@@ -67,7 +68,11 @@ typedef struct actor_config {
     uint64_t cpu_limit_ms;     /* per event; 0: none */
     size_t memory_limit;       /* per class runtime per shard */
     uint64_t idle_evict_ms;    /* idle instances are evicted after this */
+    uint64_t hibernate_ms;     /* idle instances whose only ties are hibernatable
+                                  WebSockets are evicted after this; the sockets stay */
     size_t max_open_handles;   /* SQLite handles per shard */
+    ws_limits_t ws;            /* WebSocket connections */
+    size_t ws_max_sockets;     /* WebSockets one instance may hold */
 } actor_config_t;
 
 typedef struct shard shard_t;
@@ -115,8 +120,8 @@ void actor_reply_send(actor_reply_t reply, http_response_t *res);
 /* Publishes a new catalog to every shard (takes one reference per call).
  * Instances of classes that are gone or changed are evicted (at their next
  * event for a changed class; at once, after their commits, for a removed
- * one). done(data) runs on the calling loop's thread... no: from the last
- * shard to apply it; post to your own mailbox from there. */
+ * one). done(data) runs on the thread of the last shard to apply it: post
+ * to your own mailbox from there. */
 void shards_publish(shard_t **shards, int n, actor_catalog_t *cat, void (*done)(void *data),
                     void *data);
 

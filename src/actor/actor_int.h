@@ -6,18 +6,33 @@
 
 #include "../api/host.h"
 #include "../api/web.h"
+#include "../api/websocket.h"
+#include "../net/ws.h"
 #include "../js/runtime.h"
 #include "../lib/map.h"
 #include "actor.h"
 
+/* Mail between shards (shard.c dispatches it). */
+enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT, M_WS_REPLY, M_WS_ATTACH };
+
 typedef struct instance instance_t;
 typedef struct classrt classrt_t;
+typedef struct actor_sock actor_sock_t;
 
-/* A request for an instance, from arrival to answer. */
+enum event_kind {
+    EV_HTTP,       /* a request, answered through reply */
+    EV_WS_MESSAGE, /* a WebSocket message: webSocketMessage or a "message" event */
+    EV_WS_CLOSE,   /* the socket ended: webSocketClose or a "close" event */
+    EV_WS_ERROR,   /* it failed (protocol error, slow reader): then a close follows */
+};
+
+/* Something for an instance to handle, from arrival to the end. */
 typedef struct event {
     struct event *next;
     uint64_t id;            /* key in shard->events while delivered */
+    enum event_kind kind;
     instance_t *inst;
+    /* EV_HTTP */
     http_request_t *req;
     char *url;
     char *method;           /* for the request log */
@@ -26,7 +41,47 @@ typedef struct event {
     http_response_t *res;   /* set when settled, waiting for the output gate */
     uint64_t required;      /* batch that must be durable before res is sent */
     uint64_t started_ns;
+    bool upgrade;           /* a valid WebSocket upgrade request */
+    char ws_key[32];        /* its Sec-WebSocket-Key */
+    actor_sock_t *upgrade_sock; /* the socket a 101 answer hands the connection to */
+    /* EV_WS_* */
+    actor_sock_t *sock;
+    uint8_t *msg;           /* message bytes, close reason, or error text */
+    size_t msg_len;
+    bool binary;
+    int code;
+    bool clean;
 } event_t;
+
+/* A WebSocket message or close waiting for the output gate, or for the
+ * connection to arrive. */
+typedef struct frame {
+    struct frame *next;
+    actor_sock_t *sock;
+    uint64_t required;      /* batch that must be durable before it goes out */
+    bool close;             /* a close frame (code, reason in data) */
+    bool binary;
+    int code;
+    size_t len;
+    uint8_t data[];
+} frame_t;
+
+/* A WebSocket an instance accepted (sockets.c). The record JS sees is ws;
+ * the connection may live longer than the instance's JS (hibernation), and
+ * the record longer than the connection (until the close event is handled). */
+struct actor_sock {
+    api_ws_t ws;            /* first: the API layer's record */
+    uint64_t id;            /* key in shard->sockets */
+    shard_t *shard;
+    instance_t *inst;       /* NULL once its instance is gone */
+    ws_conn_t *conn;        /* NULL until the connection arrives, and after it ended */
+    frame_t *pending, *pending_tail; /* released by the gate, waiting for conn */
+    size_t unread;          /* bytes of messages queued for the instance, not yet delivered */
+    uint64_t created_by;    /* the event whose delivery accepted it, 0 if unknown */
+    bool upgrading;         /* its 101 was answered; the connection is on its way */
+    bool ended;             /* the connection is over */
+    bool close_delivered;   /* the close event ran (or there is no instance to run it) */
+};
 
 /* One class version on this shard: a QuickJS runtime and its instances. */
 struct classrt {
@@ -62,6 +117,8 @@ struct instance {
     event_t *queue, *queue_tail; /* not yet delivered */
     int inflight;                /* delivered, not settled */
     event_t *held, *held_tail;   /* settled, waiting for a commit */
+    frame_t *held_out, *held_out_tail; /* WebSocket frames waiting for a commit */
+    uint64_t delivering;   /* the event whose handler runs now (its synchronous part) */
     uint64_t taken;        /* batches handed to commit */
     uint64_t done;         /* batches durable */
     bool pending;          /* writes not yet taken */
@@ -94,6 +151,9 @@ struct shard {
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
     uint64_t next_event_id;
+    map_t sockets;         /* id -> actor_sock_t */
+    uint64_t next_sock_id;
+    size_t nconns;         /* sockets with a live connection */
     size_t nremoved;       /* instances with removed set, not yet evicted */
     instance_t *runnable;
     instance_t *dirty;
@@ -126,13 +186,52 @@ void instance_run(instance_t *inst);
 void instance_schedule_commit(instance_t *inst);
 bool instance_idle(const instance_t *inst);
 void instance_evict(instance_t *inst);        /* drops JS state, frees the instance */
+void instance_hibernate(instance_t *inst);    /* drops JS state, keeps its sockets */
 void instance_reset(instance_t *inst, int status, const char *why);
 void instance_commit_all_sync(instance_t *inst);
 void instance_release_held(instance_t *inst);
 void event_answer(event_t *ev, http_response_t *res);
 void event_fail(event_t *ev, int status, const char *code, const char *msg);
+/* The batch that output produced now must wait for (0: none). */
+uint64_t instance_output_required(instance_t *inst);
 void shard_mark_runnable(instance_t *inst);
 void shard_mark_dirty(instance_t *inst);
+
+/* sockets.c */
+void sock_host_init(api_host_t *h);          /* the ws_* callbacks of a class runtime */
+void sock_shard_init(shard_t *s);
+void sock_shard_deinit(shard_t *s);
+/* The 101 answer of an upgrade is being sent: the connection goes to sock. */
+void sock_upgrading(actor_sock_t *sock);
+/* On the origin shard: writes the 101 and moves the connection to the owner. */
+void sock_reply_upgrade(shard_t *origin, http_conn_t *conn, http_response_t *res,
+                        shard_t *owner, uint64_t sock_id);
+/* Mail from an origin shard: the connection of sock_id (fd, or -1 when the
+ * client went away first; or tcp when the origin is this shard). */
+void sock_attach(shard_t *s, uint64_t sock_id, uv_tcp_t *tcp, int fd, uint8_t *head,
+                 size_t head_len);
+/* Releases held frames whose writes are durable (the output gate). */
+void sock_release_held(instance_t *inst);
+/* A commit failed: frames that depended on it are dropped. */
+void sock_drop_held(instance_t *inst);
+/* An event of sock was handled (its close event: the record goes). */
+void sock_event_done(event_t *ev);
+/* Closes the instance's sockets that cannot hibernate (ws.accept() style),
+ * or all when all is set, with code and reason. */
+void sock_close_all(instance_t *inst, bool all, int code, const char *reason);
+/* The instance goes away: its sockets lose it (their connections close). */
+void sock_orphan_all(instance_t *inst);
+bool sock_all_hibernatable(const instance_t *inst);
+/* At stop: every connection gets a close frame; at exit: aborted. */
+void sock_shard_close_all(shard_t *s, int code, const char *reason);
+/* Frees the instance's sockets that never got a connection: those accepted
+ * by event_id, or all such when event_id is 0. */
+void sock_drop_unbound(instance_t *inst, uint64_t event_id);
+void sock_mail(shard_t *s, mail_t *m);
+/* From the owner shard: the 101 goes to reply's shard, which writes it and
+ * sends the connection back for sock_id. */
+void sock_post_reply(actor_reply_t reply, http_response_t *res, shard_t *owner,
+                     uint64_t sock_id);
 
 /* classrt.c */
 classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen);

@@ -159,6 +159,8 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
     map_init(&rt->host.timers);
     rt->host.run_callback = rt_run_callback;
     rt->host.log = rt_log;
+    sock_host_init(&rt->host);
+    rt->host.ws_max_sockets = s->cfg.ws_max_sockets;
     JSContext *ctx = rt->js->ctx;
     api_host_attach(ctx, &rt->host);
     rt->web = web_new(ctx, web_log, &rt->host);
@@ -191,6 +193,7 @@ void classrt_free(classrt_t *rt)
     if (rt->js) {
         JSContext *ctx = rt->js->ctx;
         JS_FreeValue(ctx, rt->ctor);
+        api_ws_free_context(ctx);
         if (rt->web)
             web_free(rt->web, ctx);
         map_deinit(&rt->host.timers);
@@ -336,6 +339,7 @@ int actor_check_class(uv_loop_t *loop, const uint8_t *bc, size_t len, size_t mem
         JS_FreeValue(ctx, cls);
         rc = 0;
     }
+    api_ws_free_context(ctx);
     if (web)
         web_free(web, ctx);
     map_deinit(&host.timers);

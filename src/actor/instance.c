@@ -84,20 +84,35 @@ static void event_free(event_t *ev)
     free(ev->url);
     free(ev->method);
     free(ev->target);
+    free(ev->msg);
     free(ev);
+}
+
+/* An event that needs no answer is over (WebSocket events). */
+static void event_done(event_t *ev)
+{
+    sock_event_done(ev);
+    event_free(ev);
 }
 
 static void event_send(event_t *ev)
 {
+    if (ev->kind != EV_HTTP) {
+        event_done(ev);
+        return;
+    }
     http_response_t *res = ev->res;
     log_info("http", "%s %s %d %.1fms", ev->method, ev->target, res->status,
              (double)(uv_hrtime() - ev->started_ns) / 1e6);
     ev->res = NULL;
-    actor_reply_send(ev->reply, res);
+    if (ev->upgrade_sock && res->status == 101)
+        sock_post_reply(ev->reply, res, ev->inst->shard, ev->upgrade_sock->id);
+    else
+        actor_reply_send(ev->reply, res);
     event_free(ev);
 }
 
-/* Sends held answers whose writes are durable, in order. */
+/* Sends held answers and frames whose writes are durable, in order. */
 void instance_release_held(instance_t *inst)
 {
     while (inst->held && inst->held->required <= inst->done) {
@@ -107,24 +122,29 @@ void instance_release_held(instance_t *inst)
             inst->held_tail = NULL;
         event_send(ev);
     }
+    sock_release_held(inst);
 }
 
-void event_answer(event_t *ev, http_response_t *res)
+uint64_t instance_output_required(instance_t *inst)
 {
-    instance_t *inst = ev->inst;
-    ev->res = res;
-    /* The answer depends on every write made so far. */
+    /* Output depends on every write made so far. */
     if (inst->api.wrote) {
         inst->api.wrote = false;
         inst->pending = true;
         shard_mark_dirty(inst);
     }
     if (inst->pending)
-        ev->required = inst->taken + 1;
-    else if (inst->committing)
-        ev->required = inst->taken;
-    else
-        ev->required = 0;
+        return inst->taken + 1;
+    if (inst->committing)
+        return inst->taken;
+    return 0;
+}
+
+void event_answer(event_t *ev, http_response_t *res)
+{
+    instance_t *inst = ev->inst;
+    ev->res = res;
+    ev->required = instance_output_required(inst);
     if (ev->required <= inst->done && !inst->held) {
         event_send(ev);
         return;
@@ -139,6 +159,10 @@ void event_answer(event_t *ev, http_response_t *res)
 
 void event_fail(event_t *ev, int status, const char *code, const char *msg)
 {
+    if (ev->kind != EV_HTTP) {
+        event_done(ev);
+        return;
+    }
     if (ev->res)
         http_response_free(ev->res);
     ev->res = http_response_error(status, code, msg);
@@ -147,10 +171,16 @@ void event_fail(event_t *ev, int status, const char *code, const char *msg)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-static void drop_js(instance_t *inst)
+/* Frees the instance's JS state. Its hibernatable WebSockets stay open
+ * (their JS objects are detached, fresh ones come with the next life);
+ * those of the ws.accept() style are closed with code, since nothing could
+ * hear them any more. */
+static void drop_js(instance_t *inst, int code, const char *reason)
 {
     if (!inst->rt)
         return;
+    sock_close_all(inst, false, code, reason);
+    sock_drop_unbound(inst, 0);
     JSContext *ctx = inst->rt->js->ctx;
     api_state_reset(ctx, &inst->api);
     JS_FreeValue(ctx, inst->obj);
@@ -198,23 +228,29 @@ static void fail_inflight(instance_t *inst, int status, const char *why)
 void instance_reset(instance_t *inst, int status, const char *why)
 {
     fail_inflight(inst, status, why);
-    drop_js(inst);
+    drop_js(inst, 1011, "the Durable Object was reset");
     inst->reset_requested = false;
     if (inst->queue)
         shard_mark_runnable(inst);
 }
 
+void instance_hibernate(instance_t *inst)
+{
+    drop_js(inst, 1011, "the Durable Object hibernated");
+}
+
 bool instance_idle(const instance_t *inst)
 {
-    return !inst->queue && inst->inflight == 0 && !inst->held && !inst->committing &&
-           !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
+    return !inst->queue && inst->inflight == 0 && !inst->held && !inst->held_out &&
+           !inst->committing && !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
            inst->api.blocked == 0;
 }
 
 void instance_evict(instance_t *inst)
 {
     shard_t *s = inst->shard;
-    drop_js(inst);
+    drop_js(inst, 1001, "the Durable Object went away");
+    sock_orphan_all(inst);
     if (inst->removed)
         s->nremoved--;
     map_remove(&s->instances, inst->key, inst->keylen);
@@ -243,7 +279,7 @@ static int start(instance_t *inst)
     inst->api.env = JS_NewObject(ctx);
     if (JS_IsException(inst->state)) {
         inst->state = JS_UNDEFINED;
-        drop_js(inst);
+        drop_js(inst, 1011, "the Durable Object could not be started");
         return -1;
     }
     classrt_enter(rt, inst);
@@ -261,7 +297,7 @@ static int start(instance_t *inst)
         JS_FreeValue(ctx, e);
     }
     if (classrt_leave(rt, inst) < 0 || failed) {
-        drop_js(inst);
+        drop_js(inst, 1011, "the Durable Object could not be started");
         return -1;
     }
     return 0;
@@ -278,11 +314,76 @@ static event_t *take_event(shard_t *s, JSContext *ctx, JSValueConst *data)
     return map_remove(&s->events, &key, sizeof key);
 }
 
+static const char *const ws_handler_names[] = {
+    [EV_WS_MESSAGE] = "webSocketMessage",
+    [EV_WS_CLOSE] = "webSocketClose",
+    [EV_WS_ERROR] = "webSocketError",
+};
+
+/* A WebSocket event's handler finished. */
+static void settle_ws(event_t *ev, JSContext *ctx, JSValueConst value, bool ok)
+{
+    instance_t *inst = ev->inst;
+    if (!ok && !inst->rt->js->timed_out && !inst->rt->js->oom) {
+        char *msg = web_format_error(ctx, value);
+        log_error(inst->label, "%s%s threw: %s", ev->sock && !ev->sock->ws.hibernatable
+                                                     ? "a WebSocket event listener for "
+                                                     : "",
+                  ev->sock && !ev->sock->ws.hibernatable
+                      ? (ev->kind == EV_WS_MESSAGE ? "\"message\""
+                                                   : ev->kind == EV_WS_CLOSE ? "\"close\""
+                                                                              : "\"error\"")
+                      : ws_handler_names[ev->kind],
+                  msg);
+        free(msg);
+    }
+    event_done(ev);
+    if (inst->queue)
+        shard_mark_runnable(inst);
+}
+
+/* The answer to an upgrade request that returned new Response(null,
+ * {status: 101, webSocket}): the handshake's headers are added, and the
+ * connection goes to the socket once the answer is out. Returns an error
+ * answer instead when the class got the handshake wrong. */
+static http_response_t *upgrade_answer(event_t *ev, JSContext *ctx, JSValueConst value,
+                                       http_response_t *res)
+{
+    const char *err = NULL;
+    api_ws_t *ws = api_ws_from_response(ctx, value, &err);
+    if (!ws && !err)
+        return res;
+    if (!err && !ev->upgrade)
+        err = "fetch() returned a WebSocket, but the request was not a WebSocket upgrade "
+              "(GET with Upgrade: websocket)";
+    if (!err && res->status != 101)
+        err = "a Response that carries a webSocket must have status 101";
+    if (!err && ws->owner != &ev->inst->api)
+        err = "the WebSocket was accepted by another Durable Object";
+    if (err) {
+        log_error(ev->inst->label, "%s", err);
+        http_response_free(res);
+        return http_response_error(500, "DO_BAD_WEBSOCKET", err);
+    }
+    char accept[29];
+    ws_accept_key(ev->ws_key, strlen(ev->ws_key), accept);
+    http_headers_add(&res->headers, &res->nheaders, "Upgrade", "websocket");
+    http_headers_add(&res->headers, &res->nheaders, "Connection", "Upgrade");
+    http_headers_add(&res->headers, &res->nheaders, "Sec-WebSocket-Accept", accept);
+    ev->upgrade_sock = (actor_sock_t *)ws;
+    sock_upgrading(ev->upgrade_sock);
+    return res;
+}
+
 static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, bool ok)
 {
     instance_t *inst = ev->inst;
     inst->inflight--;
     inst->last_used_ns = uv_hrtime();
+    if (ev->kind != EV_HTTP) {
+        settle_ws(ev, ctx, value, ok);
+        return;
+    }
     http_response_t *res = NULL;
     if (inst->rt->js->oom) {
         /* Whatever the class made of it, an event that ran the runtime out
@@ -301,6 +402,8 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
             res = http_response_error(500, "DO_BAD_RESPONSE", msg);
             free(msg);
             JS_FreeValue(ctx, e);
+        } else {
+            res = upgrade_answer(ev, ctx, value, res);
         }
     } else if (inst->rt->js->timed_out) {
         /* The interrupt surfaced as the async handler's rejection. */
@@ -320,6 +423,8 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
         res = http_response_error(500, "DO_EXCEPTION", msg);
         free(msg);
     }
+    /* Sockets this request accepted but did not return end with it. */
+    sock_drop_unbound(inst, ev->id);
     event_answer(ev, res);
     if (inst->queue)
         shard_mark_runnable(inst);
@@ -336,17 +441,11 @@ static JSValue on_settle(JSContext *ctx, JSValueConst this_val, int argc, JSValu
     return JS_UNDEFINED;
 }
 
-static void deliver(instance_t *inst, event_t *ev)
+/* Calls fetch(request) for an HTTP event. */
+static JSValue call_fetch(instance_t *inst, event_t *ev, JSContext *ctx)
 {
-    shard_t *s = inst->shard;
     classrt_t *rt = inst->rt;
-    JSContext *ctx = rt->js->ctx;
     http_request_t *req = ev->req;
-    ev->id = ++s->next_event_id;
-    map_put(&s->events, &ev->id, sizeof ev->id, ev);
-    inst->inflight++;
-
-    classrt_enter(rt, inst);
     JSValue jreq = web_request_new(rt->web, ctx, req->method, ev->url, req->headers,
                                    req->nheaders, req->body.len ? req->body.data : NULL,
                                    req->body.len);
@@ -363,6 +462,38 @@ static void deliver(instance_t *inst, event_t *ev)
         JS_FreeValue(ctx, fetch);
         JS_FreeValue(ctx, jreq);
     }
+    return ret;
+}
+
+static void deliver(instance_t *inst, event_t *ev)
+{
+    shard_t *s = inst->shard;
+    classrt_t *rt = inst->rt;
+    JSContext *ctx = rt->js->ctx;
+    ev->id = ++s->next_event_id;
+    map_put(&s->events, &ev->id, sizeof ev->id, ev);
+    inst->inflight++;
+
+    classrt_enter(rt, inst);
+    inst->delivering = ev->id;
+    JSValue ret;
+    api_ws_t *ws = ev->sock ? &ev->sock->ws : NULL;
+    switch (ev->kind) {
+    case EV_HTTP:
+        ret = call_fetch(inst, ev, ctx);
+        break;
+    case EV_WS_MESSAGE:
+        ret = api_ws_deliver_message(ctx, inst->obj, ws, ev->binary, ev->msg, ev->msg_len);
+        break;
+    case EV_WS_CLOSE:
+        ret = api_ws_deliver_close(ctx, inst->obj, ws, ev->code, ev->msg, ev->msg_len,
+                                   ev->clean);
+        break;
+    default:
+        ret = api_ws_deliver_error(ctx, inst->obj, ws, (const char *)ev->msg);
+        break;
+    }
+    inst->delivering = 0;
     if (JS_IsException(ret)) {
         JSValue e = JS_GetException(ctx);
         if (!rt->js->timed_out) {
@@ -424,7 +555,7 @@ void instance_run(instance_t *inst)
         if (cur != inst->cls) {
             if (inst->inflight > 0)
                 return;
-            drop_js(inst);
+            drop_js(inst, 1012, "the Durable Object was redeployed");
             actor_class_unref(inst->cls);
             inst->cls = actor_class_ref(cur);
         }
@@ -439,6 +570,8 @@ void instance_run(instance_t *inst)
                            "the Durable Object could not be started: its constructor threw or "
                            "timed out (see the server log)");
             }
+            /* Its sockets cannot be served either. */
+            sock_close_all(inst, true, 1011, "the Durable Object could not be started");
             return;
         }
         if (inst->api.blocked > 0)
@@ -447,6 +580,15 @@ void instance_run(instance_t *inst)
         inst->queue = ev->next;
         if (!inst->queue)
             inst->queue_tail = NULL;
+        if (ev->kind == EV_HTTP && ev->upgrade && inst->api.nsockets >= s->cfg.ws_max_sockets) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "this Durable Object already holds %zu WebSockets, the most one instance "
+                     "may have; try again later",
+                     s->cfg.ws_max_sockets);
+            event_fail(ev, 429, "TOO_MANY_WEBSOCKETS", msg);
+            continue;
+        }
         deliver(inst, ev);
     }
     if (inst->reset_requested)
@@ -489,6 +631,7 @@ static void commit_after_cb(uv_work_t *w, int status)
                                "the instance is reset",
                   cw->err);
         /* The writes are lost: nothing that depended on them may be seen. */
+        sock_drop_held(inst);
         while (inst->held) {
             event_t *ev = inst->held;
             inst->held = ev->next;

@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/log.h"
 #include "../lib/mem.h"
 #include "actor_int.h"
 
-enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT };
 
 typedef struct msg_event {
     mail_t mail;
@@ -216,6 +216,14 @@ void shard_dispatch(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id
     ev->target = xstrdup(req->target);
     ev->reply = reply;
     ev->started_ns = req->started_ns ? req->started_ns : uv_hrtime();
+    /* The front checked the handshake: keep what the answer needs. */
+    const char *key = http_header_get(req->headers, req->nheaders, "Sec-WebSocket-Key");
+    const char *up = http_header_get(req->headers, req->nheaders, "Upgrade");
+    if (req->upgrade && key && up && strcasecmp(up, "websocket") == 0 &&
+        strlen(key) < sizeof ev->ws_key) {
+        ev->upgrade = true;
+        snprintf(ev->ws_key, sizeof ev->ws_key, "%s", key);
+    }
     int owner = actor_owner(s->n, cls->app_id, cls->name, id, id_len);
     if (owner == s->index) {
         enqueue_local(s, cls, id, id_len, ev);
@@ -298,14 +306,25 @@ static void sweep_cb(uv_timer_t *h)
     shard_t *s = h->data;
     uint64_t now = uv_hrtime();
     uint64_t idle_ns = s->cfg.idle_evict_ms * 1000000ULL;
+    uint64_t hib_ns = s->cfg.hibernate_ms * 1000000ULL;
     instance_t *dead[256];
     int n = 0;
     size_t it;
     for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
          e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (instance_idle(inst) && now - inst->last_used_ns >= idle_ns)
-            dead[n++] = inst;
+        if (!instance_idle(inst))
+            continue;
+        if (inst->api.nsockets == 0) {
+            if (now - inst->last_used_ns >= idle_ns)
+                dead[n++] = inst;
+        } else if (inst->status == INST_ACTIVE && now - inst->last_used_ns >= hib_ns &&
+                   sock_all_hibernatable(inst)) {
+            /* Its only ties are sockets that can wait in C: free its JS. */
+            log_info(inst->label, "hibernated with %zu WebSocket%s", inst->api.nsockets,
+                     inst->api.nsockets == 1 ? "" : "s");
+            instance_hibernate(inst);
+        }
     }
     for (int i = 0; i < n; i++) {
         log_info(dead[i]->label, "evicted after %llu ms idle (storage kept)",
@@ -328,10 +347,14 @@ static void apply_catalog(shard_t *s, actor_catalog_t *cat)
         instance_t *inst = e->value;
         actor_class_t *cur = actor_catalog_class(cat, inst->cls->app_id, inst->cls->name,
                                                  strlen(inst->cls->name));
+        if (!inst->removed && cur && cur->uuid && strcmp(cur->uuid, inst->cls->uuid) == 0 &&
+            cur->version != inst->cls->version)
+            sock_close_all(inst, false, 1012, "the Durable Object was redeployed");
         if (!inst->removed &&
             (!cur || cur->uuid == NULL || strcmp(cur->uuid, inst->cls->uuid) != 0)) {
             inst->removed = true;
             s->nremoved++;
+            sock_close_all(inst, true, 1001, "the Durable Object class was deleted");
             if (inst->queue)
                 shard_mark_runnable(inst);
         }
@@ -366,7 +389,7 @@ static bool quiescent(shard_t *s)
         if (inst->queue || inst->inflight || inst->held || inst->committing)
             return false;
     }
-    return s->commits_in_flight == 0;
+    return s->commits_in_flight == 0 && s->nconns == 0;
 }
 
 static void report_drained(shard_t *s)
@@ -469,9 +492,14 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
         }
         break;
     }
+    case M_WS_REPLY:
+    case M_WS_ATTACH:
+        sock_mail(s, m);
+        break;
     case M_STOP:
         if (!s->stopping) {
             s->stopping = true;
+            sock_shard_close_all(s, 1001, "the server is shutting down");
             uv_timer_start(&s->stop_timer, stop_timeout_cb, 10000, 0);
             if (s->hooks.stop)
                 s->hooks.stop(s, s->hooks.data);
@@ -497,7 +525,9 @@ static void *shard_main(void *arg)
     uv_check_start(&s->turn, turn_cb);
     uv_timer_init(&s->loop, &s->sweep);
     s->sweep.data = s;
-    uint64_t period = s->cfg.idle_evict_ms / 4;
+    uint64_t period = (s->cfg.idle_evict_ms < s->cfg.hibernate_ms ? s->cfg.idle_evict_ms
+                                                                   : s->cfg.hibernate_ms) /
+                      4;
     if (period < 10)
         period = 10;
     if (period > 1000)
@@ -510,6 +540,7 @@ static void *shard_main(void *arg)
     map_init(&s->instances);
     map_init(&s->runtimes);
     map_init(&s->events);
+    sock_shard_init(s);
 
     int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
     pthread_mutex_lock(&s->lock);
@@ -520,6 +551,7 @@ static void *shard_main(void *arg)
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         uv_run(&s->loop, UV_RUN_DEFAULT);
+    sock_shard_deinit(s);
 
     /* Close every handle (listeners, timers, the mailbox) and let libuv finish. */
     mailbox_close(s->mb, NULL);

@@ -19,6 +19,7 @@
 
 typedef struct api_state api_state_t;
 typedef struct api_timer api_timer_t;
+typedef struct api_ws api_ws_t;
 
 typedef struct api_host {
     uv_loop_t *loop;
@@ -32,6 +33,18 @@ typedef struct api_host {
                          JSValueConst *argv);
     /* A console line (level 0..3) from the current instance. */
     void (*log)(struct api_host *h, int level, const char *msg, size_t len);
+    /* WebSockets (api/websocket.h), provided by the actor layer; NULL where
+     * sockets cannot exist (the deploy-time check). ws_new returns a record
+     * for a socket st accepts, set up with api_ws_init. ws_send queues a
+     * message of an open record (sent once the writes before it are
+     * durable); ws_close starts the close handshake the same way. */
+    api_ws_t *(*ws_new)(struct api_host *h, api_state_t *st, bool hibernatable);
+    void (*ws_send)(struct api_host *h, api_ws_t *ws, bool binary, const uint8_t *data,
+                    size_t len);
+    void (*ws_close)(struct api_host *h, api_ws_t *ws, int code, const char *reason,
+                     size_t reason_len);
+    void *ws_ctx; /* websocket.c's per-context state */
+    size_t ws_max_sockets; /* per instance; 0: API_WS_MAX_PER_INSTANCE */
 } api_host_t;
 
 /* Stores the host as the context's opaque; every API function finds it there. */
@@ -53,6 +66,12 @@ struct api_state {
     size_t ntimers;
     struct api_handle *handle; /* shared with the JS objects; cleared on reset */
     JSValue env;            /* this.env */
+    /* WebSockets it accepted (they outlive its JS: hibernation), newest
+     * first, and its auto-response (setWebSocketAutoResponse). */
+    api_ws_t *sockets;
+    size_t nsockets;
+    uint8_t *auto_req, *auto_res;
+    size_t auto_req_len, auto_res_len;
     /* Called when a blockConcurrencyWhile promise settles (gate may open). */
     void (*unblocked)(api_state_t *st);
 };

@@ -9,6 +9,7 @@
 #include "../lib/buf.h"
 #include "../lib/mem.h"
 #include "web.h"
+#include "websocket.h"
 #include "state_int.h"
 
 static JSClassID state_class_id, id_class_id;
@@ -53,6 +54,11 @@ JSValue api_wrap_handle(JSContext *ctx, JSClassID cid, api_handle_t *h)
     h->refs++;
     JS_SetOpaque(o, h);
     return o;
+}
+
+api_state_t *api_state_from(JSContext *ctx, JSValueConst this_val)
+{
+    return api_handle_state(ctx, this_val, state_class_id);
 }
 
 /* ---- DurableObjectId ------------------------------------------------------ */
@@ -233,9 +239,12 @@ int api_state_init_context(JSContext *ctx)
     JS_SetPropertyFunctionList(ctx, proto, id_proto_funcs,
                                sizeof id_proto_funcs / sizeof id_proto_funcs[0]);
     JS_SetClassProto(ctx, id_class_id, proto);
-    if (api_storage_init_context(ctx) < 0)
+    if (api_storage_init_context(ctx) < 0 || api_timers_init_context(ctx) < 0)
         return -1;
-    return api_timers_init_context(ctx);
+    JSValue sp = JS_GetClassProto(ctx, state_class_id);
+    int rc = api_ws_init_context(ctx, sp);
+    JS_FreeValue(ctx, sp);
+    return rc;
 }
 
 JSValue api_state_new(JSContext *ctx, api_state_t *st)
@@ -266,6 +275,7 @@ JSValue api_state_new(JSContext *ctx, api_state_t *st)
 void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
+    api_ws_detach_all(st); /* the sockets themselves stay open */
     if (st->handle) {
         st->handle->st = NULL;
         api_handle_unref(st->handle);

@@ -17,6 +17,10 @@ void api_handle_unref(api_handle_t *h);
 api_state_t *api_handle_state(JSContext *ctx, JSValueConst this_val, JSClassID cid);
 JSValue api_wrap_handle(JSContext *ctx, JSClassID cid, api_handle_t *h);
 
+/* The live state behind a DurableObjectState object (this_val), or NULL
+ * with a TypeError pending. */
+api_state_t *api_state_from(JSContext *ctx, JSValueConst this_val);
+
 int api_storage_init_context(JSContext *ctx);
 JSValue api_storage_new(JSContext *ctx, api_handle_t *h);
 

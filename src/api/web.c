@@ -48,9 +48,7 @@ static uint64_t web_clock_ns(clockid_t clk)
 
 /* ------------------------------------------------------------------ bytes */
 
-/* The bytes of a Uint8Array (or any typed array, or an ArrayBuffer), borrowed
- * until the next call into JS. Returns -1 with an exception pending. */
-static int web_get_bytes(JSContext *ctx, JSValueConst v, uint8_t **p, size_t *len)
+int web_get_bytes(JSContext *ctx, JSValueConst v, uint8_t **p, size_t *len)
 {
     size_t off = 0, n = 0, size = 0, bpe = 0;
     JSValue ab = JS_GetTypedArrayBuffer(ctx, v, &off, &n, &bpe);
@@ -103,8 +101,7 @@ static void web_fix_lone_surrogates(uint8_t *p, size_t len)
     }
 }
 
-/* A JS string as UTF-8 appended to out, lone surrogates as U+FFFD. */
-static int web_string_to_utf8(JSContext *ctx, JSValueConst v, buf_t *out)
+int web_string_to_utf8(JSContext *ctx, JSValueConst v, buf_t *out)
 {
     size_t len;
     const char *s = JS_ToCStringLen(ctx, &len, v);

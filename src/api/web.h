@@ -41,6 +41,13 @@ JSValue web_request_new(web_t *w, JSContext *ctx, const char *method, const char
  * the platform would (a used body cannot be sent). */
 int web_response_read(web_t *w, JSContext *ctx, JSValueConst value, http_response_t **out);
 
+/* The bytes of a Uint8Array (or any typed array, or an ArrayBuffer), borrowed
+ * until the next call into JS. Returns -1 with an exception pending (a value
+ * of another kind). */
+int web_get_bytes(JSContext *ctx, JSValueConst v, uint8_t **p, size_t *len);
+/* A JS string as UTF-8 appended to out, lone surrogates as U+FFFD. */
+int web_string_to_utf8(JSContext *ctx, JSValueConst v, buf_t *out);
+
 /* Formats an exception value as "Name: message\n    at stack" for logs.
  * Returns a malloc'd string the caller frees. */
 char *web_format_error(JSContext *ctx, JSValueConst exc);

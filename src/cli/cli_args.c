@@ -37,7 +37,8 @@
     "dorm serve [--listen 127.0.0.1:8787] [--data ./.dorm] [--domain localhost] [--threads N]\n" \
     pad "[--log text|json] [--durability fsync|process] [--cpu-limit-ms N]\n" \
     pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
-    pad "[--header-timeout-ms N] [--max-open-dbs N]\n"
+    pad "[--header-timeout-ms N] [--max-open-dbs N] [--hibernate-ms N]\n" \
+    pad "[--ws-ping-ms N] [--ws-max-per-instance N]\n"
 
 static const char usage_overview[] =
     "dorm: a self-hosted Durable Objects server, and its client.\n"
@@ -84,7 +85,13 @@ static const char usage_serve[] =
     "  --max-body-bytes N     the largest request body; past it 413 (default 104857600)\n"
     "  --header-timeout-ms N  time a client has to send a request's headers (default 10000)\n"
     "  --max-open-dbs N       instance databases each shard keeps open (default: from the\n"
-    "                         open-file limit, at most 256)\n";
+    "                         open-file limit, at most 256)\n"
+    "  --hibernate-ms N       an instance whose only ties are hibernatable WebSockets\n"
+    "                         hibernates after N ms idle; the sockets stay open (default 10000)\n"
+    "  --ws-ping-ms N         ping a WebSocket client silent for N ms; drop it after twice\n"
+    "                         that (default 30000)\n"
+    "  --ws-max-per-instance N  WebSockets one instance may hold; past it an upgrade gets\n"
+    "                         429 (default 32768)\n";
 
 static const char usage_deploy[] =
     "usage: dorm deploy NAME FILE [--access MODE] [--app APP] [--url URL] [--token TOKEN]\n"

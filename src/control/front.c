@@ -9,6 +9,7 @@
 #include "../lib/log.h"
 #include "../lib/mem.h"
 #include "../lib/util.h"
+#include "../net/ws.h"
 #include "control.h"
 #include "route.h"
 #include "validate.h"
@@ -30,6 +31,37 @@ static void respond_now(http_conn_t *conn, http_request_t *req, http_response_t 
     front_log_request(req->method, req->target, res->status, req->started_ns);
     http_request_free(req);
     http_conn_respond(conn, res);
+}
+
+/* A request that asks for a WebSocket must be a well-formed handshake
+ * (RFC 6455 4.2.1) before any object sees it. NULL when it is one, or when
+ * it asks for no WebSocket at all; otherwise the error answer. */
+static http_response_t *websocket_check(const http_request_t *req)
+{
+    const char *up = http_header_get(req->headers, req->nheaders, "Upgrade");
+    if (!up || !util_has_token(up, "websocket"))
+        return NULL;
+    if (strcmp(req->method, "GET") != 0)
+        return http_response_error(400, "BAD_WEBSOCKET_HANDSHAKE",
+                                   "a WebSocket upgrade must be a GET request");
+    if (!req->upgrade)
+        return http_response_error(400, "BAD_WEBSOCKET_HANDSHAKE",
+                                   "a WebSocket upgrade needs \"Connection: Upgrade\"");
+    const char *ver = http_header_get(req->headers, req->nheaders, "Sec-WebSocket-Version");
+    if (!ver || strcmp(ver, "13") != 0) {
+        http_response_t *res = http_response_error(
+            426, "UNSUPPORTED_WEBSOCKET_VERSION",
+            "this server speaks WebSocket version 13 (RFC 6455): send "
+            "\"Sec-WebSocket-Version: 13\"");
+        http_headers_add(&res->headers, &res->nheaders, "Sec-WebSocket-Version", "13");
+        return res;
+    }
+    const char *key = http_header_get(req->headers, req->nheaders, "Sec-WebSocket-Key");
+    if (!key || !ws_key_valid(key, strlen(key)))
+        return http_response_error(400, "BAD_WEBSOCKET_HANDSHAKE",
+                                   "Sec-WebSocket-Key must be 16 random bytes in base64 "
+                                   "(24 characters)");
+    return NULL;
 }
 
 static void on_request(http_conn_t *conn, http_request_t *req, void *data)
@@ -111,6 +143,11 @@ static void on_request(http_conn_t *conn, http_request_t *req, void *data)
             http_response_t *res = http_response_error(401, "UNAUTHORIZED", msg);
             http_headers_add(&res->headers, &res->nheaders, "WWW-Authenticate", "Bearer");
             respond_now(conn, req, res);
+            break;
+        }
+        http_response_t *bad = websocket_check(req);
+        if (bad) {
+            respond_now(conn, req, bad);
             break;
         }
         buf_t url = BUF_INIT;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,4 +162,23 @@ int util_mkdirs(const char *path, int mode)
     int rc = (mkdir(p, (mode_t)mode) == 0 || errno == EEXIST) ? 0 : -errno;
     free(p);
     return rc;
+}
+
+bool util_has_token(const char *v, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *p = v; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == n && strncasecmp(p, tok, n) == 0)
+            return true;
+        p = e;
+    }
+    return false;
 }

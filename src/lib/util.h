@@ -18,6 +18,9 @@ void util_hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
 void util_sha256(const void *p, size_t n, uint8_t out[32]);
 /* Constant-time equality of two byte strings (length leaks, content does not). */
 bool util_secure_eq(const void *a, size_t alen, const void *b, size_t blen);
+/* True when the comma-separated header value v has tok as one of its
+ * elements (case-insensitive, spaces around elements ignored). */
+bool util_has_token(const char *v, const char *tok);
 /* Reads a whole file into out. Returns 0 or -errno. */
 int util_read_file(const char *path, buf_t *out);
 /* Writes a file atomically (temp file + rename) with the given mode. 0 or -errno. */

@@ -19,6 +19,7 @@
 
 #include "../lib/log.h"
 #include "../lib/mem.h"
+#include "../lib/util.h"
 #include "http_parse.h"
 
 #define READ_CHUNK ((size_t)64 * 1024)
@@ -259,24 +260,6 @@ static bool header_is_safe(const http_header_t *h)
     return true;
 }
 
-static bool has_token(const char *v, const char *tok)
-{
-    size_t n = strlen(tok);
-    for (const char *p = v; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if ((size_t)(t - p) == n && strncasecmp(p, tok, n) == 0)
-            return true;
-        p = e;
-    }
-    return false;
-}
 
 static void on_write_done(uv_write_t *w, int status);
 
@@ -319,7 +302,7 @@ static void conn_write(http_conn_t *c, http_response_t *res)
             name_is(hd, "date", 4) || name_is(hd, "keep-alive", 10))
             continue;
         if (name_is(hd, "connection", 10)) {
-            if (has_token(hd->value, "close"))
+            if (util_has_token(hd->value, "close"))
                 caller_close = true;
             if (status != 101)
                 continue;

@@ -91,9 +91,18 @@ export class Server {
     return this.start();
   }
 
+  // A clean stop (so sanitizer builds check for leaks at exit), then the
+  // data folder goes. A sanitizer report in the log fails the test.
   async cleanup() {
-    await this.kill();
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill("SIGTERM");
+      const t = setTimeout(() => this.proc.kill("SIGKILL"), 15000);
+      await this.exited;
+      clearTimeout(t);
+    }
     if (this.dir && !process.env.DORM_E2E_KEEP) await rm(this.dir, { recursive: true, force: true });
+    const report = this.log.match(/(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)[^]*/);
+    if (report) throw new Error(`the server's sanitizer reported:\n${report[0].slice(0, 4000)}`);
   }
 
   async manage(body, { token = this.token } = {}) {
