@@ -221,6 +221,10 @@ static void conn_maybe_finish(ws_conn_t *c)
         conn_end(c);
         return;
     }
+    if (failed && !c->error) {
+        int code = wslay_event_get_status_code_sent(c->wctx);
+        c->error = close_code_error(code); /* wslay failed it for the peer's fault */
+    }
     if (failed && !c->lingering && !c->peer_eof) {
         /* Closing now, with the client's bytes still arriving, would reset
          * the connection and could destroy our close frame before the client
