@@ -4,7 +4,8 @@
 #   - QuickJS 2025-04-26: the system's libquickjs when it has one, otherwise
 #     Debian's quickjs source package from the suite that carries it, fetched
 #     through this machine's own mirror, checksum-pinned, built into deps/;
-#   - npm tools (sucrase, esbuild, ws) into node_modules/.
+#   - npm tools (sucrase, esbuild, ws, playwright-core) into node_modules/;
+#     the browser test drives Debian's chromium, installed with the packages.
 # Re-running it is a no-op. Without root or apt it lists what to install.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- packages
 pkgs=(build-essential pkg-config libuv1-dev node-llhttp libwslay-dev
       libsqlite3-dev libssl-dev libcurl4-openssl-dev libjansson-dev
-      libcmocka-dev zlib1g-dev clang libclang-rt-14-dev dpkg-dev xz-utils curl)
+      libcmocka-dev zlib1g-dev clang libclang-rt-14-dev dpkg-dev xz-utils curl chromium)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx); fi
 
 missing=()
@@ -115,7 +116,7 @@ fi
 
 # ---------------------------------------------------------------- npm tools
 if [ ! -f "$top/node_modules/.dorm-ok" ] || [ "$top/package-lock.json" -nt "$top/node_modules/.dorm-ok" ]; then
-  say "installing npm tools (sucrase, esbuild, ws)"
+  say "installing npm tools (sucrase, esbuild, ws, playwright-core)"
   (cd "$top" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
   touch "$top/node_modules/.dorm-ok"
 fi
