@@ -4,7 +4,10 @@
 #   - req/s and p50/p99 for one hot counter and for 10,000 random counters,
 #     wrk -t1 -c32 -d10s; dorm with --durability fsync and process;
 #   - RSS of the server idle and after 10,000 instances;
-#   - the time to deploy a 100 KB TypeScript file.
+#   - the time to deploy a 100 KB TypeScript file;
+#   - WebSockets (bench/ws.mjs with bench/room.js): fan-out to 100 clients,
+#     1,000 sockets opened at once, one broadcast to 1,000, RSS with 10,000
+#     idle (hibernated) sockets.
 # Results go to stdout and bench/out/results.txt. Loopback only.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +56,10 @@ for mode in fsync process; do
   run_wrk "10,000 counters" "http://127.0.0.1:$port" random.lua
   touch_all "http://127.0.0.1:$port"
   say "rss after 10,000 instances: $(rss_kb "$pid") KiB"
+  if [ "$mode" = fsync ]; then
+    "$bin" deploy bench-room bench/room.js --access public --url "http://127.0.0.1:$port" --data "$data" >/dev/null
+    node bench/ws.mjs "http://127.0.0.1:$port" "$pid" | sed 's/^RESULT /websockets: /' | tee -a "$out/results.txt"
+  fi
   if [ "$mode" = process ]; then
     node -e '
       let s = "// generated benchmark class\nexport class Big {\n  async fetch(req: Request): Promise<Response> { return new Response(\"ok\"); }\n";
@@ -74,7 +81,7 @@ done
 if [ -x "$workerd" ]; then
   wd=$(mktemp -d)
   mkdir -p "$wd/storage"
-  cp bench/peer/config.capnp bench/peer/worker.js "$wd/"
+  cp bench/peer/config.capnp bench/peer/worker.js bench/room.js "$wd/"
   (cd "$wd" && exec "$top/$workerd" serve config.capnp --socket-addr "http=127.0.0.1:$peer_port") 2>"$out/workerd.log" &
   pid=$!
   wait_http "http://127.0.0.1:$peer_port/_do/counter/warm" "$pid"
@@ -84,6 +91,7 @@ if [ -x "$workerd" ]; then
   run_wrk "10,000 counters" "http://127.0.0.1:$peer_port" random.lua
   touch_all "http://127.0.0.1:$peer_port"
   say "rss after 10,000 instances: $(rss_kb "$pid") KiB"
+  node bench/ws.mjs "http://127.0.0.1:$peer_port" "$pid" | sed 's/^RESULT /websockets: /' | tee -a "$out/results.txt"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$wd"
 else

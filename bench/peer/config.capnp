@@ -1,5 +1,6 @@
-# workerd configuration for the side-by-side benchmark (bench/run.sh):
-# the counter Durable Object with on-disk SQLite storage, one file per object.
+# workerd configuration for the side-by-side benchmark (bench/run.sh): the
+# counter and the WebSocket room as Durable Objects with on-disk SQLite
+# storage, one file per object.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -12,8 +13,13 @@ const config :Workerd.Config = (
 
 const counterWorker :Workerd.Worker = (
   compatibilityDate = "2024-09-23",
-  modules = [(name = "worker.js", esModule = embed "worker.js")],
-  durableObjectNamespaces = [(className = "Counter", uniqueKey = "dorm-bench-counter", enableSql = true)],
+  modules = [(name = "worker.js", esModule = embed "worker.js"),
+             (name = "room.js", esModule = embed "room.js")],
+  durableObjectNamespaces = [
+    (className = "Counter", uniqueKey = "dorm-bench-counter", enableSql = true),
+    (className = "BenchRoom", uniqueKey = "dorm-bench-room", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "disk"),
-  bindings = [(name = "COUNTER", durableObjectNamespace = "Counter")],
+  bindings = [(name = "COUNTER", durableObjectNamespace = "Counter"),
+              (name = "ROOM", durableObjectNamespace = "BenchRoom")],
 );

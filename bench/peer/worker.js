@@ -1,7 +1,9 @@
-// The peer for `make bench`: the same counter as examples/counter.ts, as a
-// Durable Object on Cloudflare's workerd, behind a router that serves
-// /_do/counter/<id> like dorm does.
+// The peer for `make bench`: the same counter as examples/counter.ts and
+// the same WebSocket room as bench/room.js, as Durable Objects on
+// Cloudflare's workerd, behind a router that serves /_do/<name>/<id> like
+// dorm does.
 import { DurableObject } from "cloudflare:workers";
+export { BenchRoom } from "./room.js";
 
 export class Counter extends DurableObject {
   async fetch(request) {
@@ -17,9 +19,9 @@ export class Counter extends DurableObject {
 
 export default {
   async fetch(request, env) {
-    const m = new URL(request.url).pathname.match(/^\/_do\/counter\/([^/]+)/);
+    const m = new URL(request.url).pathname.match(/^\/_do\/(counter|bench-room)\/([^/]+)/);
     if (!m) return new Response("not found\n", { status: 404 });
-    const stub = env.COUNTER.get(env.COUNTER.idFromName(decodeURIComponent(m[1])));
-    return stub.fetch(request);
+    const ns = m[1] === "counter" ? env.COUNTER : env.ROOM;
+    return ns.get(ns.idFromName(decodeURIComponent(m[2]))).fetch(request);
   },
 };
