@@ -308,3 +308,41 @@ test("limits: WebSockets per instance (429 past it), and the access mode applies
     await s.cleanup();
   }
 });
+
+test("deleting the class closes its sockets with 1001; stopping the server closes the rest with 1001 and exits 0", async () => {
+  const s = await startServer({ args: ["--threads", "2"] });
+  try {
+    await s.deploy("ws-room", roomSrc);
+    await s.deploy("other-room", roomSrc.replace("class WsRoom", "class OtherRoom"));
+    const doomed = await connect(wsurl(s, "d1"));
+    const kept = await connect(`ws://127.0.0.1:${s.port}/_do/other-room/k1`);
+    kept.send("x");
+    assert.equal(await kept.next(), "echo:v1:x");
+    assert.equal((await s.manage({ action: "delete", name: "ws-room" })).status, 200);
+    const gone = await doomed.closed;
+    assert.equal(gone.code, 1001);
+    assert.match(gone.reason, /deleted/);
+    kept.send("y");
+    assert.equal(await kept.next(), "echo:v1:y", "another class's socket is untouched");
+    const { code } = await s.stop();
+    assert.equal(code, 0);
+    const end = await kept.closed;
+    assert.equal(end.code, 1001);
+    assert.match(end.reason, /shutting down/);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("getWebSocketAutoResponse gives back the pair that was set; only an exact match is answered", async () => {
+  const c = await connect(wsurl(srv, "auto-get"));
+  assert.equal(await c.ask({ cmd: "getauto" }), null);
+  c.send(JSON.stringify({ cmd: "autoresponse", req: "are you there?", res: "yes" }));
+  assert.equal(await c.next(), "autoresponse set");
+  c.send("are you there?");
+  assert.equal(await c.next(), "yes");
+  c.send("are you there");
+  assert.equal(await c.next(), "echo:v1:are you there", "only an exact match is answered by the runtime");
+  assert.deepEqual(await c.ask({ cmd: "getauto" }), { req: "are you there?", res: "yes" });
+  await c.close(1000);
+});

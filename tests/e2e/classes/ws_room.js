@@ -85,6 +85,11 @@ export class WsRoom {
         this.state.setWebSocketAutoResponse(new WebSocketRequestResponsePair(cmd.req, cmd.res));
         ws.send("autoresponse set");
         break;
+      case "getauto": {
+        const p = this.state.getWebSocketAutoResponse();
+        ws.send(JSON.stringify(p === null ? null : { req: p.request, res: p.response }));
+        break;
+      }
       case "autots": {
         const t = this.state.getWebSocketAutoResponseTimestamp(ws);
         ws.send(JSON.stringify({ ts: t === null ? null : t.getTime() }));
