@@ -98,6 +98,25 @@ static const JSCFunctionListEntry id_proto_funcs[] = {
 
 /* ---- DurableObjectState --------------------------------------------------- */
 
+/* p.then(fn magic 0, fn magic 1), fn getting the state's id object as its
+ * data (the handle behind it tells whether the instance is still there).
+ * Takes ownership of p; returns the new promise. */
+static JSValue then_with_state(JSContext *ctx, JSValue p, JSValueConst state,
+                               JSCFunctionData *fn)
+{
+    JSValue idobj = JS_GetPropertyStr(ctx, state, "id");
+    JSValue fns[2] = {JS_NewCFunctionData(ctx, fn, 1, 0, 1, &idobj),
+                      JS_NewCFunctionData(ctx, fn, 1, 1, 1, &idobj)};
+    JS_FreeValue(ctx, idobj);
+    JSValue then = JS_GetPropertyStr(ctx, p, "then");
+    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
+    JS_FreeValue(ctx, then);
+    JS_FreeValue(ctx, p);
+    JS_FreeValue(ctx, fns[0]);
+    JS_FreeValue(ctx, fns[1]);
+    return out;
+}
+
 static JSValue block_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
                              int magic, JSValue *data)
 {
@@ -127,10 +146,6 @@ static JSValue state_block_concurrency_while(JSContext *ctx, JSValueConst this_v
      * settles; a rejection resets the object, as on Cloudflare. */
     st->blocked++;
     JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 0, NULL);
-    JSValue idobj = JS_GetPropertyStr(ctx, this_val, "id");
-    JSValue fns[2] = {JS_NewCFunctionData(ctx, block_settled, 1, 0, 1, &idobj),
-                      JS_NewCFunctionData(ctx, block_settled, 1, 1, 1, &idobj)};
-    JS_FreeValue(ctx, idobj);
     JSValue p;
     if (JS_IsException(ret)) {
         JSValue e = JS_GetException(ctx);
@@ -148,13 +163,7 @@ static JSValue state_block_concurrency_while(JSContext *ctx, JSValueConst this_v
         JS_FreeValue(ctx, rf[1]);
         JS_FreeValue(ctx, ret);
     }
-    JSValue then = JS_GetPropertyStr(ctx, p, "then");
-    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
-    JS_FreeValue(ctx, then);
-    JS_FreeValue(ctx, p);
-    JS_FreeValue(ctx, fns[0]);
-    JS_FreeValue(ctx, fns[1]);
-    return out;
+    return then_with_state(ctx, p, this_val, block_settled);
 }
 
 static JSValue wait_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
@@ -196,16 +205,7 @@ static JSValue state_wait_until(JSContext *ctx, JSValueConst this_val, int argc,
     JS_FreeValue(ctx, r);
     JS_FreeValue(ctx, rf[0]);
     JS_FreeValue(ctx, rf[1]);
-    JSValue idobj = JS_GetPropertyStr(ctx, this_val, "id");
-    JSValue fns[2] = {JS_NewCFunctionData(ctx, wait_settled, 1, 0, 1, &idobj),
-                      JS_NewCFunctionData(ctx, wait_settled, 1, 1, 1, &idobj)};
-    JS_FreeValue(ctx, idobj);
-    JSValue then = JS_GetPropertyStr(ctx, p, "then");
-    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
-    JS_FreeValue(ctx, then);
-    JS_FreeValue(ctx, p);
-    JS_FreeValue(ctx, fns[0]);
-    JS_FreeValue(ctx, fns[1]);
+    JSValue out = then_with_state(ctx, p, this_val, wait_settled);
     if (JS_IsException(out))
         return out;
     JS_FreeValue(ctx, out);
