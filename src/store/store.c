@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../lib/mem.h"
+#include "../lib/map.h"
 #include "store_int.h"
 
 /* The version of our tables inside an instance file, kept in _do_meta. A
@@ -81,7 +82,29 @@ struct store_kv {
      * (libuv's queue/after-work hand-off orders the two). */
     conn_t writer;
     bool writer_schema; /* the writer's file has our tables */
+
+    /* Recently read and written keys (the shard thread's): reads of them
+     * need no SQLite connection at all. Only this kv writes this file, so
+     * an entry stays true until this kv changes it. */
+    map_t cache;          /* key -> cache_ent_t; buckets made on first use */
+    struct cache_ent *cache_head, *cache_tail; /* most recently used first */
+    size_t cache_bytes;
 };
+
+typedef struct cache_ent {
+    struct cache_ent *prev, *next;
+    bool absent;          /* the key is known not to exist */
+    size_t vlen;
+    uint8_t *val;
+    size_t klen;
+    uint8_t key[];
+} cache_ent_t;
+
+/* Per instance: small values of the keys it uses most (a counter, a
+ * config object) stay in memory; big ones are read again when needed. */
+#define CACHE_MAX_ENTRIES 64
+#define CACHE_MAX_BYTES (32u * 1024)
+#define CACHE_MAX_VALUE (8u * 1024)
 
 static atomic_int fail_commits;
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
@@ -508,6 +531,83 @@ static void shard_evict(store_shard_t *s, store_kv_t *keep)
     }
 }
 
+/* ---- the cache ------------------------------------------------------------ */
+
+static void cache_unlink(store_kv_t *kv, cache_ent_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        kv->cache_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        kv->cache_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void cache_push_front(store_kv_t *kv, cache_ent_t *e)
+{
+    e->next = kv->cache_head;
+    if (kv->cache_head)
+        kv->cache_head->prev = e;
+    kv->cache_head = e;
+    if (!kv->cache_tail)
+        kv->cache_tail = e;
+}
+
+static void cache_drop(store_kv_t *kv, cache_ent_t *e)
+{
+    cache_unlink(kv, e);
+    map_remove(&kv->cache, e->key, e->klen);
+    kv->cache_bytes -= e->klen + e->vlen;
+    free(e->val);
+    free(e);
+}
+
+static void cache_clear(store_kv_t *kv)
+{
+    while (kv->cache_head)
+        cache_drop(kv, kv->cache_head);
+}
+
+static cache_ent_t *cache_find(store_kv_t *kv, const uint8_t *key, size_t klen)
+{
+    if (!kv->cache.buckets)
+        return NULL;
+    cache_ent_t *e = map_get(&kv->cache, key, klen);
+    if (e && e != kv->cache_head) {
+        cache_unlink(kv, e);
+        cache_push_front(kv, e);
+    }
+    return e;
+}
+
+/* Remembers key's value (val NULL: absent). Values too big to keep only
+ * drop what was known. */
+static void cache_set(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t *val,
+                      size_t vlen)
+{
+    cache_ent_t *old = kv->cache.buckets ? map_get(&kv->cache, key, klen) : NULL;
+    if (old)
+        cache_drop(kv, old);
+    if (klen + (val ? vlen : 0) > CACHE_MAX_VALUE)
+        return;
+    if (!kv->cache.buckets)
+        map_init(&kv->cache);
+    cache_ent_t *e = xcalloc(1, sizeof *e + klen);
+    e->absent = val == NULL;
+    e->vlen = val ? vlen : 0;
+    e->val = val && vlen ? xmemdup(val, vlen) : NULL;
+    e->klen = klen;
+    memcpy(e->key, key, klen);
+    map_put(&kv->cache, e->key, klen, e);
+    cache_push_front(kv, e);
+    kv->cache_bytes += klen + e->vlen;
+    while (kv->cache.count > CACHE_MAX_ENTRIES || kv->cache_bytes > CACHE_MAX_BYTES)
+        cache_drop(kv, kv->cache_tail);
+}
+
 /* ---- kv lifecycle -------------------------------------------------------- */
 
 store_kv_t *store_kv_new(store_shard_t *s, const char *app, const char *cls, const uint8_t *id,
@@ -536,6 +636,9 @@ void store_kv_free(store_kv_t *kv)
         abort();
     }
     kv_close_handles(kv);
+    cache_clear(kv);
+    if (kv->cache.buckets)
+        map_deinit(&kv->cache);
     store_ov_deinit(&kv->pending);
     store_ov_deinit(&kv->inflight);
     free(kv->path);
@@ -637,11 +740,21 @@ int store_kv_get(store_kv_t *kv, const uint8_t *key, size_t klen, buf_t *val, bo
         if (kv->inflight.cleared)
             return 0;
     }
+    cache_ent_t *hit = cache_find(kv, key, klen);
+    if (hit) {
+        *found = !hit->absent;
+        if (!hit->absent)
+            buf_append(val, hit->val ? hit->val : empty_bytes, hit->vlen);
+        return 0;
+    }
     bool have;
     if (reader_ready(kv, &have, err, errlen) < 0)
         return -1;
-    if (!have)
+    if (!have) {
+        if (kv->file_state == FILE_ABSENT)
+            cache_set(kv, key, klen, NULL, 0);
         return 0;
+    }
     sqlite3_stmt *st = conn_stmt(&kv->reader, R_GET, "SELECT value FROM _do_kv WHERE key=?1");
     if (!st) {
         if (no_such_table(kv->reader.db))
@@ -661,6 +774,7 @@ int store_kv_get(store_kv_t *kv, const uint8_t *key, size_t klen, buf_t *val, bo
         sqlite3_reset(st);
         return -1;
     }
+    cache_set(kv, key, klen, *found ? (val->data ? val->data : empty_bytes) : NULL, val->len);
     /* Reset ends the read transaction, so the next read sees new commits. */
     sqlite3_reset(st);
     return 0;
@@ -951,20 +1065,25 @@ done:
 
 /* ---- writes and commits -------------------------------------------------- */
 
+/* Writes go to the cache too: the overlays answer for them until they are
+ * committed, the cache afterwards. A failed commit clears it. */
 void store_kv_put(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t *val,
                   size_t vlen)
 {
     store_ov_set(&kv->pending, key, klen, val, vlen, false);
+    cache_set(kv, key, klen, val ? val : empty_bytes, vlen);
 }
 
 void store_kv_delete(store_kv_t *kv, const uint8_t *key, size_t klen)
 {
     store_ov_set(&kv->pending, key, klen, NULL, 0, true);
+    cache_set(kv, key, klen, NULL, 0);
 }
 
 void store_kv_delete_all(store_kv_t *kv)
 {
     store_ov_clear(&kv->pending);
+    cache_clear(kv);
 }
 
 bool store_kv_ready_to_commit(const store_kv_t *kv)
@@ -1064,6 +1183,7 @@ void store_kv_commit_done(store_kv_t *kv, bool ok)
         kv->file_state = FILE_PRESENT;
     } else {
         store_ov_reset(&kv->pending);
+        cache_clear(kv); /* it may hold values that never reached the disk */
         if (!kv->reader.db)
             kv->file_state = FILE_UNKNOWN; /* the failed attempt may have created it */
     }

@@ -915,6 +915,54 @@ static void test_lru(void **state)
     free(dir);
 }
 
+/* Recently read and written keys are answered from memory: no SQLite
+ * connection is opened for them, even after the LRU closed the kv's. Big
+ * values and unknown keys still go to SQLite. */
+static void test_cache(void **state)
+{
+    char *dir = new_data_dir();
+    store_shard_t *s = store_shard_new(dir, STORE_DURABILITY_PROCESS, 2);
+    store_kv_t *a = kv_str(s, "cached-a"), *b = kv_str(s, "cached-b"), *c = kv_str(s, "cached-c");
+    char big[9000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put_s(a, "n", "1");
+    put_s(a, "gone", "soon");
+    put_s(a, "big", big);
+    commit(a);
+    del_s(a, "gone");
+    commit(a);
+    put_s(b, "n", "2");
+    commit(b);
+    put_s(c, "n", "3");
+    commit(c); /* three writers for a bound of two: a's is closed */
+    size_t open = store_shard_open_handles(s);
+    expect_s(a, "n", "1");
+    expect_s(a, "gone", NULL);
+    assert_int_equal(store_shard_open_handles(s), open);
+    expect_s(a, "big", big); /* too big to keep: read from SQLite */
+    expect_s(a, "never", NULL);
+    /* A value read from SQLite is remembered too. */
+    store_kv_free(a);
+    a = kv_str(s, "cached-a");
+    expect_s(a, "n", "1");
+    expect_s(b, "n", "2");
+    expect_s(c, "n", "3");
+    size_t after_reads = store_shard_open_handles(s);
+    expect_s(a, "n", "1");
+    assert_int_equal(store_shard_open_handles(s), after_reads);
+    /* deleteAll forgets everything it knew */
+    store_kv_delete_all(a);
+    expect_s(a, "n", NULL);
+    commit(a);
+    expect_s(a, "n", NULL);
+    store_kv_free(a);
+    store_kv_free(b);
+    store_kv_free(c);
+    store_shard_free(s);
+    free(dir);
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 static void test_fail_injection(void **state)
@@ -1273,6 +1321,7 @@ int main(void)
         cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_reader_before_table),
         cmocka_unit_test(test_lru),
+        cmocka_unit_test(test_cache),
         cmocka_unit_test(test_fail_injection),
         cmocka_unit_test(test_commit_error),
         cmocka_unit_test(test_threads),
