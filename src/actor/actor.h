@@ -68,6 +68,7 @@ typedef struct actor_config {
     uint64_t cpu_limit_ms;     /* per event; 0: none */
     size_t memory_limit;       /* per class runtime per shard */
     uint64_t idle_evict_ms;    /* idle instances are evicted after this */
+    uint64_t alarm_retry_ms;   /* the first retry of a failed alarm() (then doubling) */
     uint64_t hibernate_ms;     /* idle instances whose only ties are hibernatable
                                   WebSockets are evicted after this; the sockets stay */
     size_t max_open_handles;   /* SQLite handles per shard */

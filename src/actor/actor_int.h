@@ -24,6 +24,7 @@ enum event_kind {
     EV_WS_MESSAGE, /* a WebSocket message: webSocketMessage or a "message" event */
     EV_WS_CLOSE,   /* the socket ended: webSocketClose or a "close" event */
     EV_WS_ERROR,   /* it failed (protocol error, slow reader): then a close follows */
+    EV_ALARM,      /* the alarm is due: alarm({retryCount, isRetry}) (code: retryCount) */
 };
 
 /* Something for an instance to handle, from arrival to the end. */
@@ -119,10 +120,17 @@ struct instance {
     event_t *held, *held_tail;   /* settled, waiting for a commit */
     frame_t *held_out, *held_out_tail; /* WebSocket frames waiting for a commit */
     uint64_t delivering;   /* the event whose handler runs now (its synchronous part) */
-    uint64_t taken;        /* batches handed to commit */
+    uint64_t taken;        /* batches committed (commit.c) */
     uint64_t done;         /* batches durable */
-    bool pending;          /* writes not yet taken */
-    bool committing;
+    uint64_t confirmed;    /* the last batch with a write output must wait for */
+    bool turn_dirty;       /* the open transaction has writes */
+    bool turn_confirmed;   /* ... and some of them hold output (not allowUnconfirmed) */
+    int alarm_retries;     /* failed alarm() runs in a row */
+    bool alarm_queued;     /* an alarm event is queued or running */
+    uint64_t syncing;      /* the batch a sync in flight makes durable, 0: none */
+    store_job_t *sync_next; /* the sync to run once that one is done */
+    uint64_t sync_next_batch;
+    struct sync_waiter *sync_waiters; /* storage.sync() promises */
     bool listed_runnable;
     bool listed_dirty;
     bool reset_requested;
@@ -151,6 +159,12 @@ struct shard {
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
     uint64_t next_event_id;
+    /* alarms.c */
+    struct store_alarm_index *alarm_index;
+    uv_timer_t alarm_timer;
+    struct heap_ent *alarm_heap;
+    size_t alarm_n, alarm_cap;
+    map_t alarm_sched;     /* instance key -> int64_t (the time it is due) */
     map_t sockets;         /* id -> actor_sock_t */
     uint64_t next_sock_id;
     size_t nconns;         /* sockets with a live connection */
@@ -183,7 +197,6 @@ struct stop_sync {
 instance_t *instance_get(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id_len);
 void instance_enqueue(instance_t *inst, event_t *ev);
 void instance_run(instance_t *inst);
-void instance_schedule_commit(instance_t *inst);
 bool instance_idle(const instance_t *inst);
 void instance_evict(instance_t *inst);        /* drops JS state, frees the instance */
 void instance_hibernate(instance_t *inst);    /* drops JS state, keeps its sockets */
@@ -192,8 +205,32 @@ void instance_commit_all_sync(instance_t *inst);
 void instance_release_held(instance_t *inst);
 void event_answer(event_t *ev, http_response_t *res);
 void event_fail(event_t *ev, int status, const char *code, const char *msg);
+/* commit.c: the output gate and the commits. */
 /* The batch that output produced now must wait for (0: none). */
 uint64_t instance_output_required(instance_t *inst);
+/* Notes the writes the instance's JS made (state flags) for this turn. */
+void instance_note_writes(instance_t *inst);
+/* Writes not yet durable, or a sync in flight. */
+bool instance_durability_pending(const instance_t *inst);
+/* End of a turn: commits the instance's transaction and starts its sync. */
+void instance_commit(instance_t *inst);
+void instance_release_waiters(instance_t *inst);
+void instance_drop_sync_waiters(instance_t *inst);
+void commit_host_init(api_host_t *h);
+/* A job for the pool that nothing waits for (a checkpoint). */
+void commit_queue_job(shard_t *s, store_job_t *job);
+
+/* alarms.c */
+/* The alarm of the instance changed in the batch just committed; sync is
+ * that batch's sync job (NULL under --durability process). */
+void alarm_committed(instance_t *inst, store_job_t *sync);
+/* Calls alarm(info) for an alarm event (or nothing, when the alarm moved). */
+JSValue alarm_deliver(instance_t *inst, event_t *ev, JSContext *ctx);
+/* The alarm event is over: ok, or the handler failed (a retry is set). */
+void alarm_done(instance_t *inst, event_t *ev, bool ok);
+void alarms_shard_init(shard_t *s);
+void alarms_shard_deinit(shard_t *s);
+size_t alarms_pending(const shard_t *s);
 void shard_mark_runnable(instance_t *inst);
 void shard_mark_dirty(instance_t *inst);
 
@@ -212,8 +249,8 @@ void sock_attach(shard_t *s, uint64_t sock_id, uv_tcp_t *tcp, int fd, uint8_t *h
                  size_t head_len);
 /* Releases held frames whose writes are durable (the output gate). */
 void sock_release_held(instance_t *inst);
-/* A commit failed: frames that depended on it are dropped. */
-void sock_drop_held(instance_t *inst);
+/* A commit failed: frames that depended on batches after kept are dropped. */
+void sock_drop_held(instance_t *inst, uint64_t kept);
 /* An event of sock was handled (its close event: the record goes). */
 void sock_event_done(event_t *ev);
 /* Closes the instance's sockets that cannot hibernate (ws.accept() style),

@@ -104,13 +104,8 @@ int classrt_leave(classrt_t *rt, instance_t *inst)
         rc = -1;
     rt->host.current = NULL;
     rt->js->deadline_ns = 0;
-    if (inst) {
-        if (inst->api.wrote) {
-            inst->api.wrote = false;
-            inst->pending = true;
-            shard_mark_dirty(inst);
-        }
-    }
+    if (inst)
+        instance_note_writes(inst);
     return rc;
 }
 
@@ -160,6 +155,7 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
     rt->host.run_callback = rt_run_callback;
     rt->host.log = rt_log;
     sock_host_init(&rt->host);
+    commit_host_init(&rt->host);
     rt->host.ws_max_sockets = s->cfg.ws_max_sockets;
     JSContext *ctx = rt->js->ctx;
     api_host_attach(ctx, &rt->host);
@@ -193,7 +189,7 @@ void classrt_free(classrt_t *rt)
     if (rt->js) {
         JSContext *ctx = rt->js->ctx;
         JS_FreeValue(ctx, rt->ctor);
-        api_ws_free_context(ctx);
+        api_state_free_context(ctx);
         if (rt->web)
             web_free(rt->web, ctx);
         map_deinit(&rt->host.timers);
@@ -339,7 +335,7 @@ int actor_check_class(uv_loop_t *loop, const uint8_t *bc, size_t len, size_t mem
         JS_FreeValue(ctx, cls);
         rc = 0;
     }
-    api_ws_free_context(ctx);
+    api_state_free_context(ctx);
     if (web)
         web_free(web, ctx);
     map_deinit(&host.timers);

@@ -88,9 +88,12 @@ static void event_free(event_t *ev)
     free(ev);
 }
 
-/* An event that needs no answer is over (WebSocket events). */
+/* An event that needs no answer is over (WebSocket and alarm events);
+ * ev->clean says whether its handler succeeded. */
 static void event_done(event_t *ev)
 {
+    if (ev->kind == EV_ALARM)
+        alarm_done(ev->inst, ev, ev->clean);
     sock_event_done(ev);
     event_free(ev);
 }
@@ -123,21 +126,7 @@ void instance_release_held(instance_t *inst)
         event_send(ev);
     }
     sock_release_held(inst);
-}
-
-uint64_t instance_output_required(instance_t *inst)
-{
-    /* Output depends on every write made so far. */
-    if (inst->api.wrote) {
-        inst->api.wrote = false;
-        inst->pending = true;
-        shard_mark_dirty(inst);
-    }
-    if (inst->pending)
-        return inst->taken + 1;
-    if (inst->committing)
-        return inst->taken;
-    return 0;
+    instance_release_waiters(inst);
 }
 
 void event_answer(event_t *ev, http_response_t *res)
@@ -181,6 +170,7 @@ static void drop_js(instance_t *inst, int code, const char *reason)
         return;
     sock_close_all(inst, false, code, reason);
     sock_drop_unbound(inst, 0);
+    instance_drop_sync_waiters(inst);
     JSContext *ctx = inst->rt->js->ctx;
     api_state_reset(ctx, &inst->api);
     JS_FreeValue(ctx, inst->obj);
@@ -242,8 +232,8 @@ void instance_hibernate(instance_t *inst)
 bool instance_idle(const instance_t *inst)
 {
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->held_out &&
-           !inst->committing && !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
-           inst->api.blocked == 0;
+           !instance_durability_pending(inst) && inst->api.ntimers == 0 &&
+           inst->api.blocked == 0 && !inst->sync_waiters;
 }
 
 void instance_evict(instance_t *inst)
@@ -284,6 +274,11 @@ static int start(instance_t *inst)
     }
     classrt_enter(rt, inst);
     JSValue args[2] = {inst->state, inst->api.env};
+    JSValue proto = JS_GetPropertyStr(ctx, rt->ctor, "prototype");
+    JSValue alarm = JS_GetPropertyStr(ctx, proto, "alarm");
+    inst->api.has_alarm_handler = JS_IsFunction(ctx, alarm);
+    JS_FreeValue(ctx, alarm);
+    JS_FreeValue(ctx, proto);
     inst->obj = JS_CallConstructor(ctx, rt->ctor, 2, args);
     bool failed = JS_IsException(inst->obj);
     if (failed) {
@@ -320,10 +315,22 @@ static const char *const ws_handler_names[] = {
     [EV_WS_ERROR] = "webSocketError",
 };
 
-/* A WebSocket event's handler finished. */
+/* A WebSocket or alarm event's handler finished. */
 static void settle_ws(event_t *ev, JSContext *ctx, JSValueConst value, bool ok)
 {
     instance_t *inst = ev->inst;
+    if (ev->kind == EV_ALARM) {
+        if (!ok && !inst->rt->js->timed_out && !inst->rt->js->oom) {
+            char *msg = web_format_error(ctx, value);
+            log_error(inst->label, "alarm() threw: %s", msg);
+            free(msg);
+        }
+        ev->clean = ok;
+        event_done(ev);
+        if (inst->queue)
+            shard_mark_runnable(inst);
+        return;
+    }
     if (!ok && !inst->rt->js->timed_out && !inst->rt->js->oom) {
         char *msg = web_format_error(ctx, value);
         log_error(inst->label, "%s%s threw: %s", ev->sock && !ev->sock->ws.hibernatable
@@ -489,8 +496,11 @@ static void deliver(instance_t *inst, event_t *ev)
         ret = api_ws_deliver_close(ctx, inst->obj, ws, ev->code, ev->msg, ev->msg_len,
                                    ev->clean);
         break;
-    default:
+    case EV_WS_ERROR:
         ret = api_ws_deliver_error(ctx, inst->obj, ws, (const char *)ev->msg);
+        break;
+    default:
+        ret = alarm_deliver(inst, ev, ctx);
         break;
     }
     inst->delivering = 0;
@@ -595,92 +605,4 @@ void instance_run(instance_t *inst)
         instance_reset(inst, 500,
                        inst->rt && inst->rt->js->timed_out ? "exceeded its CPU time limit"
                                                            : "failed");
-}
-
-/* ---- commits ------------------------------------------------------------------- */
-
-typedef struct commit_work {
-    uv_work_t req;
-    instance_t *inst;
-    int rc;
-    char err[256];
-} commit_work_t;
-
-static void commit_work_cb(uv_work_t *w)
-{
-    commit_work_t *cw = w->data;
-    cw->rc = store_kv_commit_work(cw->inst->api.kv, cw->err, sizeof cw->err);
-}
-
-static void commit_after_cb(uv_work_t *w, int status)
-{
-    commit_work_t *cw = w->data;
-    instance_t *inst = cw->inst;
-    shard_t *s = inst->shard;
-    s->commits_in_flight--;
-    inst->committing = false;
-    bool ok = status == 0 && cw->rc == 0;
-    store_kv_commit_done(inst->api.kv, ok);
-    if (ok) {
-        inst->done = inst->taken;
-        instance_release_held(inst);
-        if (inst->pending)
-            shard_mark_dirty(inst);
-    } else {
-        log_error(inst->label, "commit failed: %s; answers that depended on it are dropped and "
-                               "the instance is reset",
-                  cw->err);
-        /* The writes are lost: nothing that depended on them may be seen. */
-        sock_drop_held(inst);
-        while (inst->held) {
-            event_t *ev = inst->held;
-            inst->held = ev->next;
-            event_fail(ev, 500, "DO_COMMIT_FAILED",
-                       "the Durable Object's storage write failed, so this answer was withheld; "
-                       "the instance has been reset, retry the request");
-        }
-        inst->held_tail = NULL;
-        inst->pending = false;
-        inst->done = inst->taken;
-        instance_reset(inst, 500, "could not commit its writes");
-    }
-    free(cw);
-    (void)s;
-}
-
-void instance_schedule_commit(instance_t *inst)
-{
-    if (!inst->pending || inst->committing || !store_kv_ready_to_commit(inst->api.kv))
-        return;
-    store_kv_take_batch(inst->api.kv);
-    inst->pending = false;
-    inst->committing = true;
-    inst->taken++;
-    shard_t *s = inst->shard;
-    s->commits_in_flight++;
-    commit_work_t *cw = xcalloc(1, sizeof *cw);
-    cw->inst = inst;
-    cw->req.data = cw;
-    uv_queue_work(&s->loop, &cw->req, commit_work_cb, commit_after_cb);
-}
-
-/* At exit: commits what is pending, blocking (the loop has nothing else to do). */
-void instance_commit_all_sync(instance_t *inst)
-{
-    if (inst->api.wrote) {
-        inst->api.wrote = false;
-        inst->pending = true;
-    }
-    if (inst->committing || !inst->pending || !store_kv_ready_to_commit(inst->api.kv))
-        return;
-    store_kv_take_batch(inst->api.kv);
-    inst->pending = false;
-    inst->taken++;
-    char err[256];
-    bool ok = store_kv_commit_work(inst->api.kv, err, sizeof err) == 0;
-    store_kv_commit_done(inst->api.kv, ok);
-    if (ok)
-        inst->done = inst->taken;
-    else
-        log_error(inst->label, "commit at shutdown failed: %s", err);
 }

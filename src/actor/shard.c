@@ -258,22 +258,18 @@ static void turn_cb(uv_check_t *h)
             instance_run(inst);
         }
     }
-    /* 4: hand each instance's writes to the pool as one transaction. */
+    /* 4: commit each instance's writes (one transaction a turn), and hand
+     * the syncs to the pool; 5: answers whose writes are durable go out,
+     * at once under --durability process, else in the syncs' callbacks. */
     instance_t *d = s->dirty;
     s->dirty = NULL;
     while (d) {
         instance_t *inst = d;
         d = inst->next_dirty;
         inst->listed_dirty = false;
-        if (inst->api.wrote) {
-            inst->api.wrote = false;
-            inst->pending = true;
-        }
-        instance_schedule_commit(inst);
-        if (inst->pending && inst->committing)
-            shard_mark_dirty(inst); /* retried when the commit in flight returns */
+        instance_commit(inst);
     }
-    /* 5 happens in the commit callbacks; 6: free what died. */
+    /* 6: free what died. */
     evict_removed(s);
     classrt_reap(s);
     if (s->stopping)
@@ -293,7 +289,7 @@ static void evict_removed(shard_t *s)
         instance_t *inst = e->value;
         if (!inst->removed)
             continue;
-        if (inst->queue || inst->inflight || inst->held || inst->committing)
+        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst))
             continue;
         dead[n++] = inst;
     }
@@ -386,7 +382,7 @@ static bool quiescent(shard_t *s)
     size_t it;
     for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (inst->queue || inst->inflight || inst->held || inst->committing)
+        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst))
             return false;
     }
     return s->commits_in_flight == 0 && s->nconns == 0;
@@ -541,6 +537,7 @@ static void *shard_main(void *arg)
     map_init(&s->runtimes);
     map_init(&s->events);
     sock_shard_init(s);
+    alarms_shard_init(s);
 
     int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
     pthread_mutex_lock(&s->lock);
@@ -552,6 +549,7 @@ static void *shard_main(void *arg)
     if (rc == 0)
         uv_run(&s->loop, UV_RUN_DEFAULT);
     sock_shard_deinit(s);
+    alarms_shard_deinit(s);
 
     /* Close every handle (listeners, timers, the mailbox) and let libuv finish. */
     mailbox_close(s->mb, NULL);

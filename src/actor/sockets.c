@@ -164,14 +164,23 @@ void sock_release_held(instance_t *inst)
     }
 }
 
-void sock_drop_held(instance_t *inst)
+void sock_drop_held(instance_t *inst, uint64_t kept)
 {
+    frame_t *keep = NULL, **tail = &keep;
+    inst->held_out_tail = NULL;
     for (frame_t *f = inst->held_out; f;) {
         frame_t *n = f->next;
-        free(f);
+        f->next = NULL;
+        if (f->required <= kept) {
+            *tail = f;
+            tail = &f->next;
+            inst->held_out_tail = f;
+        } else {
+            free(f);
+        }
         f = n;
     }
-    inst->held_out = inst->held_out_tail = NULL;
+    inst->held_out = keep;
 }
 
 /* ---- connection events --------------------------------------------------------------- */
@@ -438,7 +447,7 @@ void sock_orphan_all(instance_t *inst)
             sock_free(k);
         ws = next;
     }
-    sock_drop_held(inst);
+    sock_drop_held(inst, 0);
     api_ws_clear_auto_response(&inst->api);
 }
 

@@ -44,6 +44,10 @@ typedef struct api_host {
     void (*ws_close)(struct api_host *h, api_ws_t *ws, int code, const char *reason,
                      size_t reason_len);
     void *ws_ctx; /* websocket.c's per-context state */
+    /* storage.sync(): settles resolve (or reject, with the reason) once
+     * everything st wrote so far is durable. Takes the two functions. */
+    void (*storage_sync)(struct api_host *h, api_state_t *st, JSValue resolve, JSValue reject);
+    void *sql_ctx; /* sql.c's per-context state */
     size_t ws_max_sockets; /* per instance; 0: API_WS_MAX_PER_INSTANCE */
 } api_host_t;
 
@@ -59,7 +63,12 @@ struct api_state {
     size_t name_len;
     char idhex[65];         /* state.id.toString() */
     store_kv_t *kv;         /* opened by the actor before the constructor runs */
-    bool wrote;             /* a write since the actor last looked (it clears it) */
+    bool wrote;             /* a write since the actor last looked (it clears it):
+                               output from now on waits for it to be durable */
+    bool wrote_unconfirmed; /* a write with allowUnconfirmed: it is committed like
+                               the others, but output does not wait for it */
+    bool alarm_changed;     /* setAlarm/deleteAlarm/deleteAll since the actor looked */
+    bool has_alarm_handler; /* the class has an alarm() method (set by the actor) */
     int blocked;            /* blockConcurrencyWhile callbacks not yet settled */
     bool block_failed;      /* one of them rejected: the instance must be reset */
     api_timer_t *timers;    /* this instance's live timers */

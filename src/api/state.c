@@ -9,6 +9,7 @@
 #include "../lib/buf.h"
 #include "../lib/mem.h"
 #include "web.h"
+#include "sql.h"
 #include "websocket.h"
 #include "state_int.h"
 
@@ -247,6 +248,12 @@ int api_state_init_context(JSContext *ctx)
     return rc;
 }
 
+void api_state_free_context(JSContext *ctx)
+{
+    api_ws_free_context(ctx);
+    api_storage_free_context(ctx);
+}
+
 JSValue api_state_new(JSContext *ctx, api_state_t *st)
 {
     api_handle_t *h = xcalloc(1, sizeof *h);
@@ -261,6 +268,11 @@ JSValue api_state_new(JSContext *ctx, api_state_t *st)
     JSValue state = api_wrap_handle(ctx, state_class_id, h);
     JSValue id = api_wrap_handle(ctx, id_class_id, h);
     JSValue storage = api_storage_new(ctx, h);
+    JSValue sql = api_sql_new(ctx, h);
+    if (!JS_IsException(storage) && !JS_IsException(sql))
+        JS_DefinePropertyValueStr(ctx, storage, "sql", sql, JS_PROP_ENUMERABLE);
+    else
+        JS_FreeValue(ctx, sql);
     if (JS_IsException(state) || JS_IsException(id) || JS_IsException(storage)) {
         JS_FreeValue(ctx, state);
         JS_FreeValue(ctx, id);

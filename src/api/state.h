@@ -17,6 +17,8 @@ int api_state_init_context(JSContext *ctx);
 /* Makes the `state` object of an instance (with .id and .storage). Returns a
  * new reference or JS_EXCEPTION. st must stay valid until api_state_reset. */
 JSValue api_state_new(JSContext *ctx, api_state_t *st);
+/* Before the context is freed: what the state classes keep per context. */
+void api_state_free_context(JSContext *ctx);
 /* Detaches every JS object from st and cancels its timers. */
 void api_state_reset(JSContext *ctx, api_state_t *st);
 

@@ -22,6 +22,7 @@ JSValue api_wrap_handle(JSContext *ctx, JSClassID cid, api_handle_t *h);
 api_state_t *api_state_from(JSContext *ctx, JSValueConst this_val);
 
 int api_storage_init_context(JSContext *ctx);
+void api_storage_free_context(JSContext *ctx);
 JSValue api_storage_new(JSContext *ctx, api_handle_t *h);
 
 #endif

@@ -1,25 +1,52 @@
-/* state.storage: the key-value API (get/put/delete/deleteAll/list) on top of
- * the instance's store_kv_t and the value codec. Keys are strings stored as
- * their UTF-8 bytes, so list() orders them by UTF-8 bytes. Every call answers
- * with a promise that is already settled: reads come from memory or SQLite's
- * page cache on this thread, writes go to the pending batch that the actor
- * commits at the end of the turn (DESIGN.md 2.2). Must not depend on actor/. */
+/* state.storage: the key-value API (get/put/delete/deleteAll/list with
+ * their options), transactions (transaction, transactionSync), sync(), the
+ * alarm (getAlarm/setAlarm/deleteAlarm) and the sql getter, on the
+ * instance's store_kv_t and the value codec. Keys are strings stored as
+ * their UTF-8 bytes, so list() orders them by UTF-8 bytes.
+ *
+ * Every KV call answers with a promise that is already settled: reads come
+ * from the cache or SQLite's page cache on this thread, and writes go into
+ * the turn's transaction, which the actor commits at the end of the turn
+ * (DESIGN.md 2.2). So code that awaits only storage runs as one atomic step:
+ * the input gate is closed for it by construction. allowConcurrency is
+ * accepted and changes nothing for that reason. Must not depend on actor/. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../js/codec.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "sql.h"
 #include "state_int.h"
 
-static JSClassID storage_class_id;
+static JSClassID storage_class_id, txn_class_id;
+
+/* A transaction's own state, behind its object (the instance's handle is
+ * shared with the storage object). */
+typedef struct txn {
+    api_handle_t *h;
+    int depth;          /* its savepoint: transactions end in the order they began */
+    bool rolled_back;   /* txn.rollback() was called */
+    bool over;          /* the callback finished: the object no longer works */
+} txn_t;
 
 static void storage_finalizer(JSRuntime *rt, JSValue val)
 {
     api_handle_unref(JS_GetOpaque(val, storage_class_id));
 }
 
+static void txn_finalizer(JSRuntime *rt, JSValue val)
+{
+    txn_t *t = JS_GetOpaque(val, txn_class_id);
+    if (t) {
+        api_handle_unref(t->h);
+        free(t);
+    }
+}
+
 static JSClassDef storage_class = {"DurableObjectStorage", .finalizer = storage_finalizer};
+static JSClassDef txn_class = {"DurableObjectTransaction", .finalizer = txn_finalizer};
 
 /* A promise settled with v (ownership of v taken), or rejected with the
  * pending exception when v is JS_EXCEPTION. */
@@ -131,60 +158,127 @@ static int cmp_keys(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* The instance behind a storage or transaction object. A transaction that
+ * is over, or rolled back, refuses more work. */
 static api_state_t *this_state(JSContext *ctx, JSValueConst this_val)
 {
+    txn_t *t = JS_GetOpaque(this_val, txn_class_id);
+    if (t) {
+        if (t->over) {
+            JS_ThrowTypeError(ctx, "this transaction is over: use the storage object (or a new "
+                                   "transaction) from here on");
+            return NULL;
+        }
+        if (t->rolled_back) {
+            JS_ThrowTypeError(ctx, "this transaction was rolled back: nothing more can be done "
+                                   "in it");
+            return NULL;
+        }
+        if (!t->h->st)
+            JS_ThrowTypeError(ctx, "this Durable Object instance has been reset; its state and "
+                                   "storage objects can no longer be used");
+        return t->h->st;
+    }
     return api_handle_state(ctx, this_val, storage_class_id);
+}
+
+/* The options object of a call (or undefined), and the flags it sets. */
+typedef struct opts {
+    bool no_cache;
+    bool allow_unconfirmed;
+} opts_t;
+
+static int get_opts(JSContext *ctx, int argc, JSValueConst *argv, int at, opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    if (argc <= at || JS_IsUndefined(argv[at]) || JS_IsNull(argv[at]))
+        return 0;
+    if (!JS_IsObject(argv[at])) {
+        JS_ThrowTypeError(ctx, "storage options must be an object such as { noCache: true }");
+        return -1;
+    }
+    JSValue v = JS_GetPropertyStr(ctx, argv[at], "noCache");
+    o->no_cache = JS_ToBool(ctx, v) > 0;
+    JS_FreeValue(ctx, v);
+    v = JS_GetPropertyStr(ctx, argv[at], "allowUnconfirmed");
+    o->allow_unconfirmed = JS_ToBool(ctx, v) > 0;
+    JS_FreeValue(ctx, v);
+    return 0;
+}
+
+static void note_write(api_state_t *st, const opts_t *o)
+{
+    if (o->allow_unconfirmed)
+        st->wrote_unconfirmed = true;
+    else
+        st->wrote = true;
+}
+
+static JSValue storage_error(JSContext *ctx, const char *what, const char *err)
+{
+    return JS_ThrowInternalError(ctx, "storage %s failed: %s", what, err);
 }
 
 /* Reads one key; *found tells whether it exists. Returns the decoded value,
  * JS_UNDEFINED when absent, or JS_EXCEPTION. */
-static JSValue read_one(JSContext *ctx, api_state_t *st, const key_t_ *k, bool *found)
+static JSValue read_one(JSContext *ctx, api_state_t *st, const key_t_ *k, bool no_cache,
+                        bool *found)
 {
     buf_t val = BUF_INIT;
     char err[256];
-    if (store_kv_get(st->kv, (const uint8_t *)k->s, k->len, &val, found, err, sizeof err) < 0) {
+    if (store_kv_get(st->kv, (const uint8_t *)k->s, k->len, &val, found, no_cache, err,
+                     sizeof err) < 0) {
         buf_deinit(&val);
-        return JS_ThrowInternalError(ctx, "storage read failed: %s", err);
+        return storage_error(ctx, "read", err);
     }
     JSValue v = *found ? codec_decode(ctx, val.data, val.len) : JS_UNDEFINED;
     buf_deinit(&val);
     return v;
 }
 
-static JSValue storage_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+static JSValue new_map(JSContext *ctx)
 {
-    api_state_t *st = this_state(ctx, this_val);
-    if (!st)
-        return settled(ctx, JS_EXCEPTION);
-    if (argc < 1)
-        return settled(ctx, JS_ThrowTypeError(ctx, "get() needs a key or an array of keys"));
-    if (!JS_IsArray(ctx, argv[0])) {
-        key_t_ k;
-        if (get_key(ctx, argv[0], &k) < 0)
-            return settled(ctx, JS_EXCEPTION);
-        bool found;
-        JSValue v = read_one(ctx, st, &k, &found);
-        free_key(ctx, &k);
-        return settled(ctx, v);
-    }
-    key_t_ *keys;
-    int64_t n = get_keys(ctx, argv[0], &keys);
-    if (n < 0)
-        return settled(ctx, JS_EXCEPTION);
-    /* The result Map lists found keys in key order, as list() would. */
-    qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
     JSValue global = JS_GetGlobalObject(ctx);
     JSValue map_ctor = JS_GetPropertyStr(ctx, global, "Map");
     JS_FreeValue(ctx, global);
     JSValue map = JS_CallConstructor(ctx, map_ctor, 0, NULL);
     JS_FreeValue(ctx, map_ctor);
+    return map;
+}
+
+static JSValue do_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return JS_EXCEPTION;
+    if (argc < 1)
+        return JS_ThrowTypeError(ctx, "get() needs a key or an array of keys");
+    opts_t o;
+    if (get_opts(ctx, argc, argv, 1, &o) < 0)
+        return JS_EXCEPTION;
+    if (!JS_IsArray(ctx, argv[0])) {
+        key_t_ k;
+        if (get_key(ctx, argv[0], &k) < 0)
+            return JS_EXCEPTION;
+        bool found;
+        JSValue v = read_one(ctx, st, &k, o.no_cache, &found);
+        free_key(ctx, &k);
+        return v;
+    }
+    key_t_ *keys;
+    int64_t n = get_keys(ctx, argv[0], &keys);
+    if (n < 0)
+        return JS_EXCEPTION;
+    /* The result Map lists found keys in key order, as list() would. */
+    qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
+    JSValue map = new_map(ctx);
     JSValue set = JS_GetPropertyStr(ctx, map, "set");
     JSValue result = map;
-    for (int64_t i = 0; i < n && !JS_IsException(result); i++) {
+    for (int64_t i = 0; i < n; i++) {
         if (i > 0 && cmp_keys(&keys[i - 1], &keys[i]) == 0)
             continue;
         bool found;
-        JSValue v = read_one(ctx, st, &keys[i], &found);
+        JSValue v = read_one(ctx, st, &keys[i], o.no_cache, &found);
         if (JS_IsException(v)) {
             JS_FreeValue(ctx, result);
             result = JS_EXCEPTION;
@@ -200,11 +294,11 @@ static JSValue storage_get(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     }
     JS_FreeValue(ctx, set);
     free_keys(ctx, keys, n);
-    return settled(ctx, result);
+    return result;
 }
 
-/* Encodes v for key k into the pending batch. */
-static int write_one(JSContext *ctx, api_state_t *st, const key_t_ *k, JSValueConst v, buf_t *tmp)
+/* Encodes v for key k. */
+static int encode_value(JSContext *ctx, const key_t_ *k, JSValueConst v, buf_t *tmp)
 {
     if (JS_IsUndefined(v)) {
         JS_ThrowTypeError(ctx, "put() cannot store undefined (key \"%.*s\"); use delete() to "
@@ -225,49 +319,66 @@ static int write_one(JSContext *ctx, api_state_t *st, const key_t_ *k, JSValueCo
     return 0;
 }
 
-static JSValue storage_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+static int put_bytes(JSContext *ctx, api_state_t *st, const key_t_ *k, const buf_t *v,
+                     const opts_t *o)
+{
+    char err[256];
+    if (store_kv_put(st->kv, (const uint8_t *)k->s, k->len, v->data, v->len, o->no_cache, err,
+                     sizeof err) < 0) {
+        storage_error(ctx, "write", err);
+        return -1;
+    }
+    note_write(st, o);
+    return 0;
+}
+
+static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     api_state_t *st = this_state(ctx, this_val);
     if (!st)
-        return settled(ctx, JS_EXCEPTION);
+        return JS_EXCEPTION;
     if (argc < 1)
-        return settled(ctx, JS_ThrowTypeError(ctx, "put() needs a key and a value, or an "
-                                                   "object of entries"));
+        return JS_ThrowTypeError(ctx, "put() needs a key and a value, or an object of entries");
     buf_t tmp = BUF_INIT;
+    opts_t o;
     if (JS_IsString(argv[0])) {
+        if (get_opts(ctx, argc, argv, 2, &o) < 0)
+            return JS_EXCEPTION;
         key_t_ k;
         if (get_key(ctx, argv[0], &k) < 0)
-            goto fail;
-        if (write_one(ctx, st, &k, argc > 1 ? argv[1] : JS_UNDEFINED, &tmp) < 0) {
-            free_key(ctx, &k);
-            goto fail;
-        }
-        store_kv_put(st->kv, (const uint8_t *)k.s, k.len, tmp.data, tmp.len);
-        st->wrote = true;
+            return JS_EXCEPTION;
+        int rc = encode_value(ctx, &k, argc > 1 ? argv[1] : JS_UNDEFINED, &tmp);
+        if (rc == 0)
+            rc = put_bytes(ctx, st, &k, &tmp, &o);
         free_key(ctx, &k);
         buf_deinit(&tmp);
-        return settled(ctx, JS_UNDEFINED);
+        return rc < 0 ? JS_EXCEPTION : JS_UNDEFINED;
     }
     if (!JS_IsObject(argv[0]) || JS_IsArray(ctx, argv[0]))
-        return settled(ctx, JS_ThrowTypeError(ctx, "put() needs a string key and a value, or "
-                                                   "an object mapping keys to values"));
-    /* put(entries): all entries are checked before any is written, so a bad
-     * one leaves storage untouched. */
+        return JS_ThrowTypeError(ctx, "put() needs a string key and a value, or an object "
+                                      "mapping keys to values");
+    if (get_opts(ctx, argc, argv, 1, &o) < 0)
+        return JS_EXCEPTION;
+    /* put(entries): every entry is checked and encoded before any is
+     * written, so a bad one leaves storage untouched. */
     JSPropertyEnum *props = NULL;
     uint32_t np = 0;
     if (JS_GetOwnPropertyNames(ctx, &props, &np, argv[0], JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) <
         0)
-        goto fail;
+        return JS_EXCEPTION;
+    int ok = 1;
+    key_t_ *keys = NULL;
+    buf_t *vals = NULL;
     if (np > API_MAX_KEYS_PER_CALL) {
         JS_ThrowRangeError(ctx,
                            "A single call can take at most %d keys; this one has %u. Split it "
                            "into several calls.",
                            API_MAX_KEYS_PER_CALL, np);
-        goto fail_props;
+        ok = 0;
+    } else {
+        keys = xcalloc(np + 1, sizeof *keys);
+        vals = xcalloc(np + 1, sizeof *vals);
     }
-    key_t_ *keys = xcalloc(np + 1, sizeof *keys);
-    buf_t *vals = xcalloc(np + 1, sizeof *vals);
-    int ok = 1;
     for (uint32_t i = 0; i < np && ok; i++) {
         JSValue kv = JS_AtomToString(ctx, props[i].atom);
         ok = get_key(ctx, kv, &keys[i]) == 0;
@@ -275,17 +386,27 @@ static JSValue storage_put(JSContext *ctx, JSValueConst this_val, int argc, JSVa
         if (!ok)
             break;
         JSValue v = JS_GetProperty(ctx, argv[0], props[i].atom);
-        ok = !JS_IsException(v) && write_one(ctx, st, &keys[i], v, &vals[i]) == 0;
+        ok = !JS_IsException(v) && encode_value(ctx, &keys[i], v, &vals[i]) == 0;
         JS_FreeValue(ctx, v);
     }
-    if (ok) {
-        for (uint32_t i = 0; i < np; i++)
-            store_kv_put(st->kv, (const uint8_t *)keys[i].s, keys[i].len, vals[i].data,
-                         vals[i].len);
-        if (np)
-            st->wrote = true;
+    if (ok && np) {
+        /* All or nothing, even if the disk fails half-way. */
+        char err[256];
+        bool sp = store_kv_savepoint(st->kv, err, sizeof err) == 0;
+        if (!sp) {
+            storage_error(ctx, "write", err);
+            ok = 0;
+        }
+        for (uint32_t i = 0; i < np && ok; i++)
+            ok = put_bytes(ctx, st, &keys[i], &vals[i], &o) == 0;
+        if (sp) {
+            if (ok)
+                store_kv_release(st->kv, err, sizeof err);
+            else
+                store_kv_rollback(st->kv, err, sizeof err);
+        }
     }
-    for (uint32_t i = 0; i < np; i++) {
+    for (uint32_t i = 0; keys && i < np; i++) {
         free_key(ctx, &keys[i]);
         buf_deinit(&vals[i]);
     }
@@ -294,84 +415,75 @@ static JSValue storage_put(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     for (uint32_t i = 0; i < np; i++)
         JS_FreeAtom(ctx, props[i].atom);
     js_free(ctx, props);
-    buf_deinit(&tmp);
-    return settled(ctx, ok ? JS_UNDEFINED : JS_EXCEPTION);
-fail_props:
-    for (uint32_t i = 0; i < np; i++)
-        JS_FreeAtom(ctx, props[i].atom);
-    js_free(ctx, props);
-fail:
-    buf_deinit(&tmp);
-    return settled(ctx, JS_EXCEPTION);
+    return ok ? JS_UNDEFINED : JS_EXCEPTION;
 }
 
-static int exists(JSContext *ctx, api_state_t *st, const key_t_ *k)
+static int delete_one(JSContext *ctx, api_state_t *st, const key_t_ *k, const opts_t *o)
 {
-    buf_t val = BUF_INIT;
-    bool found = false;
+    bool existed = false;
     char err[256];
-    int rc = store_kv_get(st->kv, (const uint8_t *)k->s, k->len, &val, &found, err, sizeof err);
-    buf_deinit(&val);
-    if (rc < 0) {
-        JS_ThrowInternalError(ctx, "storage read failed: %s", err);
+    if (store_kv_delete(st->kv, (const uint8_t *)k->s, k->len, &existed, err, sizeof err) < 0) {
+        storage_error(ctx, "delete", err);
         return -1;
     }
-    return found;
+    if (existed)
+        note_write(st, o);
+    return existed;
 }
 
-static JSValue storage_delete(JSContext *ctx, JSValueConst this_val, int argc,
-                              JSValueConst *argv)
+static JSValue do_delete(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     api_state_t *st = this_state(ctx, this_val);
     if (!st)
-        return settled(ctx, JS_EXCEPTION);
+        return JS_EXCEPTION;
     if (argc < 1)
-        return settled(ctx, JS_ThrowTypeError(ctx, "delete() needs a key or an array of keys"));
+        return JS_ThrowTypeError(ctx, "delete() needs a key or an array of keys");
+    opts_t o;
+    if (get_opts(ctx, argc, argv, 1, &o) < 0)
+        return JS_EXCEPTION;
     if (!JS_IsArray(ctx, argv[0])) {
         key_t_ k;
         if (get_key(ctx, argv[0], &k) < 0)
-            return settled(ctx, JS_EXCEPTION);
-        int e = exists(ctx, st, &k);
-        if (e > 0) {
-            store_kv_delete(st->kv, (const uint8_t *)k.s, k.len);
-            st->wrote = true;
-        }
+            return JS_EXCEPTION;
+        int e = delete_one(ctx, st, &k, &o);
         free_key(ctx, &k);
-        return settled(ctx, e < 0 ? JS_EXCEPTION : JS_NewBool(ctx, e > 0));
+        return e < 0 ? JS_EXCEPTION : JS_NewBool(ctx, e > 0);
     }
     key_t_ *keys;
     int64_t n = get_keys(ctx, argv[0], &keys);
     if (n < 0)
-        return settled(ctx, JS_EXCEPTION);
+        return JS_EXCEPTION;
     qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
     int64_t count = 0;
     for (int64_t i = 0; i < n; i++) {
         if (i > 0 && cmp_keys(&keys[i - 1], &keys[i]) == 0)
             continue;
-        int e = exists(ctx, st, &keys[i]);
+        int e = delete_one(ctx, st, &keys[i], &o);
         if (e < 0) {
             free_keys(ctx, keys, n);
-            return settled(ctx, JS_EXCEPTION);
+            return JS_EXCEPTION;
         }
-        if (e > 0) {
-            store_kv_delete(st->kv, (const uint8_t *)keys[i].s, keys[i].len);
-            st->wrote = true;
-            count++;
-        }
+        count += e;
     }
     free_keys(ctx, keys, n);
-    return settled(ctx, JS_NewInt64(ctx, count));
+    return JS_NewInt64(ctx, count);
 }
 
-static JSValue storage_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
-                                  JSValueConst *argv)
+static JSValue do_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
+                             JSValueConst *argv)
 {
     api_state_t *st = this_state(ctx, this_val);
     if (!st)
-        return settled(ctx, JS_EXCEPTION);
-    store_kv_delete_all(st->kv);
-    st->wrote = true;
-    return settled(ctx, JS_UNDEFINED);
+        return JS_EXCEPTION;
+    opts_t o;
+    if (get_opts(ctx, argc, argv, 0, &o) < 0)
+        return JS_EXCEPTION;
+    char err[256];
+    if (store_kv_delete_all(st->kv, err, sizeof err) < 0)
+        return storage_error(ctx, "deleteAll", err);
+    note_write(st, &o);
+    st->alarm_changed = true;
+    return JS_UNDEFINED;
 }
 
 typedef struct list_ctx {
@@ -421,11 +533,11 @@ static int opt_key(JSContext *ctx, JSValueConst opts, const char *name, key_t_ *
     return rc;
 }
 
-static JSValue storage_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     api_state_t *st = this_state(ctx, this_val);
     if (!st)
-        return settled(ctx, JS_EXCEPTION);
+        return JS_EXCEPTION;
     store_list_opts_t o;
     memset(&o, 0, sizeof o);
     key_t_ start = {0}, start_after = {0}, end = {0}, prefix = {0};
@@ -484,17 +596,13 @@ static JSValue storage_list(JSContext *ctx, JSValueConst this_val, int argc, JSV
         o.has_prefix = true;
     }
     {
-        JSValue global = JS_GetGlobalObject(ctx);
-        JSValue map_ctor = JS_GetPropertyStr(ctx, global, "Map");
-        JS_FreeValue(ctx, global);
-        list_ctx_t lc = {ctx, JS_CallConstructor(ctx, map_ctor, 0, NULL), JS_UNDEFINED, false};
-        JS_FreeValue(ctx, map_ctor);
+        list_ctx_t lc = {ctx, new_map(ctx), JS_UNDEFINED, false};
         lc.set = JS_GetPropertyStr(ctx, lc.map, "set");
         char err[256];
         int rc = store_kv_list(st->kv, &o, list_row, &lc, err, sizeof err);
         JS_FreeValue(ctx, lc.set);
         if (rc < 0 && !lc.failed)
-            JS_ThrowInternalError(ctx, "storage list failed: %s", err);
+            storage_error(ctx, "list", err);
         if (rc < 0 || lc.failed)
             JS_FreeValue(ctx, lc.map);
         else
@@ -505,29 +613,277 @@ done:
     free_key(ctx, &start_after);
     free_key(ctx, &end);
     free_key(ctx, &prefix);
-    return settled(ctx, result);
+    return result;
 }
 
+/* ---- the alarm ------------------------------------------------------------------ */
+
+static JSValue do_get_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return JS_EXCEPTION;
+    int64_t ms;
+    char err[256];
+    if (store_kv_alarm_get(st->kv, &ms, err, sizeof err) < 0)
+        return storage_error(ctx, "getAlarm", err);
+    return ms < 0 ? JS_NULL : JS_NewFloat64(ctx, (double)ms);
+}
+
+static JSValue do_set_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return JS_EXCEPTION;
+    if (!st->has_alarm_handler)
+        return JS_ThrowTypeError(ctx, "setAlarm(): this class has no alarm() method, so an "
+                                      "alarm could never run; add async alarm(info) { ... }");
+    if (argc < 1)
+        return JS_ThrowTypeError(ctx, "setAlarm() needs a time: a Date or milliseconds since "
+                                      "the epoch");
+    double t;
+    if (JS_ToFloat64(ctx, &t, argv[0]) < 0) /* a Date gives its time value */
+        return JS_EXCEPTION;
+    if (!isfinite(t) || t < 0 || t > 8.64e15)
+        return JS_ThrowTypeError(ctx, "setAlarm(): the time must be a valid Date or a number of "
+                                      "milliseconds since the epoch");
+    opts_t o;
+    if (get_opts(ctx, argc, argv, 1, &o) < 0)
+        return JS_EXCEPTION;
+    char err[256];
+    if (store_kv_alarm_set(st->kv, (int64_t)t, err, sizeof err) < 0)
+        return storage_error(ctx, "setAlarm", err);
+    note_write(st, &o);
+    st->alarm_changed = true;
+    return JS_UNDEFINED;
+}
+
+static JSValue do_delete_alarm(JSContext *ctx, JSValueConst this_val, int argc,
+                               JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return JS_EXCEPTION;
+    opts_t o;
+    if (get_opts(ctx, argc, argv, 0, &o) < 0)
+        return JS_EXCEPTION;
+    char err[256];
+    if (store_kv_alarm_set(st->kv, -1, err, sizeof err) < 0)
+        return storage_error(ctx, "deleteAlarm", err);
+    note_write(st, &o);
+    st->alarm_changed = true;
+    return JS_UNDEFINED;
+}
+
+/* ---- the promise-returning face of every operation above ------------------------------- */
+
+#define ASYNC(name, fn)                                                                      \
+    static JSValue name(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
+    {                                                                                        \
+        return settled(ctx, fn(ctx, this_val, argc, argv));                                  \
+    }
+ASYNC(storage_get, do_get)
+ASYNC(storage_put, do_put)
+ASYNC(storage_delete, do_delete)
+ASYNC(storage_delete_all, do_delete_all)
+ASYNC(storage_list, do_list)
+ASYNC(storage_get_alarm, do_get_alarm)
+ASYNC(storage_set_alarm, do_set_alarm)
+ASYNC(storage_delete_alarm, do_delete_alarm)
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+/* transactionSync(fn): fn runs inside a savepoint; a throw undoes it. */
+static JSValue storage_transaction_sync(JSContext *ctx, JSValueConst this_val, int argc,
+                                        JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return JS_EXCEPTION;
+    if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
+        return JS_ThrowTypeError(ctx, "transactionSync() needs a function");
+    char err[256];
+    if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
+        return storage_error(ctx, "transaction", err);
+    JSValue r = JS_Call(ctx, argv[0], JS_UNDEFINED, 0, NULL);
+    /* The instance may have been reset by the callback's own doing. */
+    api_state_t *now = this_state(ctx, this_val);
+    if (!now) {
+        JS_FreeValue(ctx, r);
+        return JS_EXCEPTION;
+    }
+    if (JS_IsException(r)) {
+        JSValue e = JS_GetException(ctx);
+        store_kv_rollback(st->kv, err, sizeof err);
+        return JS_Throw(ctx, e);
+    }
+    if (store_kv_release(st->kv, err, sizeof err) < 0) {
+        JS_FreeValue(ctx, r);
+        return storage_error(ctx, "transaction", err);
+    }
+    return r;
+}
+
+static JSValue txn_rollback(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    txn_t *t = JS_GetOpaque2(ctx, this_val, txn_class_id);
+    if (!t)
+        return JS_EXCEPTION;
+    if (t->over)
+        return JS_ThrowTypeError(ctx, "this transaction is over");
+    t->rolled_back = true;
+    return JS_UNDEFINED;
+}
+
+/* The end of transaction(fn): magic 0 when fn's promise fulfilled, 1 when
+ * it rejected. data: the transaction object. */
+static JSValue txn_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                           int magic, JSValue *data)
+{
+    txn_t *t = JS_GetOpaque(data[0], txn_class_id);
+    JSValue arg = argc > 0 ? argv[0] : JS_UNDEFINED;
+    api_state_t *st = t ? t->h->st : NULL;
+    if (!t || !st || t->over) {
+        if (t)
+            t->over = true;
+        return magic ? JS_Throw(ctx, JS_DupValue(ctx, arg)) : JS_DupValue(ctx, arg);
+    }
+    t->over = true;
+    st->blocked--;
+    if (st->unblocked)
+        st->unblocked(st);
+    char err[256];
+    if (store_kv_savepoint_depth(st->kv) != t->depth + 1) {
+        JS_ThrowTypeError(ctx, "transactions of one instance must end in the reverse order of "
+                               "their start; await each transaction() before starting another");
+        return JS_EXCEPTION;
+    }
+    if (magic || t->rolled_back) {
+        store_kv_rollback(st->kv, err, sizeof err);
+        if (magic)
+            return JS_Throw(ctx, JS_DupValue(ctx, arg));
+        return JS_DupValue(ctx, arg);
+    }
+    if (store_kv_release(st->kv, err, sizeof err) < 0)
+        return storage_error(ctx, "transaction", err);
+    return JS_DupValue(ctx, arg);
+}
+
+/* transaction(async txn => ...): fn runs inside a savepoint with the input
+ * gate closed (no other event of the instance runs until it settles), on a
+ * transaction object with the storage methods and rollback(). A throw or
+ * rollback() undoes everything it did; its value is the result. */
+static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int argc,
+                                   JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return settled(ctx, JS_EXCEPTION);
+    if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
+        return settled(ctx, JS_ThrowTypeError(ctx, "transaction() needs a function"));
+    char err[256];
+    if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
+        return settled(ctx, storage_error(ctx, "transaction", err));
+    txn_t *t = xcalloc(1, sizeof *t);
+    t->depth = store_kv_savepoint_depth(st->kv) - 1;
+    t->h = st->handle;
+    t->h->refs++;
+    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
+    if (JS_IsException(tobj)) {
+        api_handle_unref(t->h);
+        free(t);
+        store_kv_rollback(st->kv, err, sizeof err);
+        return settled(ctx, JS_EXCEPTION);
+    }
+    JS_SetOpaque(tobj, t);
+    st->blocked++;
+    JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 1, (JSValueConst *)&tobj);
+    JSValue rf[2];
+    JSValue p = JS_NewPromiseCapability(ctx, rf);
+    if (JS_IsException(ret)) {
+        JSValue e = JS_GetException(ctx);
+        JS_FreeValue(ctx, JS_Call(ctx, rf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
+        JS_FreeValue(ctx, e);
+    } else {
+        JS_FreeValue(ctx, JS_Call(ctx, rf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret));
+        JS_FreeValue(ctx, ret);
+    }
+    JS_FreeValue(ctx, rf[0]);
+    JS_FreeValue(ctx, rf[1]);
+    JSValue fns[2] = {JS_NewCFunctionData(ctx, txn_settled, 1, 0, 1, (JSValueConst *)&tobj),
+                      JS_NewCFunctionData(ctx, txn_settled, 1, 1, 1, (JSValueConst *)&tobj)};
+    JS_FreeValue(ctx, tobj);
+    JSValue then = JS_GetPropertyStr(ctx, p, "then");
+    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
+    JS_FreeValue(ctx, then);
+    JS_FreeValue(ctx, p);
+    JS_FreeValue(ctx, fns[0]);
+    JS_FreeValue(ctx, fns[1]);
+    return out;
+}
+
+/* sync(): settles once every write so far is durable. */
+static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_state_t *st = this_state(ctx, this_val);
+    if (!st)
+        return settled(ctx, JS_EXCEPTION);
+    api_host_t *host = api_host(ctx);
+    if (!host->storage_sync)
+        return settled(ctx, JS_UNDEFINED);
+    JSValue rf[2];
+    JSValue p = JS_NewPromiseCapability(ctx, rf);
+    if (JS_IsException(p))
+        return p;
+    host->storage_sync(host, st, rf[0], rf[1]);
+    return p;
+}
+
+#define STORAGE_METHODS                                                   \
+    JS_CFUNC_DEF("get", 2, storage_get), JS_CFUNC_DEF("put", 3, storage_put), \
+        JS_CFUNC_DEF("delete", 2, storage_delete),                        \
+        JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),                 \
+        JS_CFUNC_DEF("list", 1, storage_list),                            \
+        JS_CFUNC_DEF("getAlarm", 1, storage_get_alarm),                   \
+        JS_CFUNC_DEF("setAlarm", 2, storage_set_alarm),                   \
+        JS_CFUNC_DEF("deleteAlarm", 1, storage_delete_alarm)
+
 static const JSCFunctionListEntry storage_proto_funcs[] = {
-    JS_CFUNC_DEF("get", 2, storage_get),
-    JS_CFUNC_DEF("put", 3, storage_put),
-    JS_CFUNC_DEF("delete", 2, storage_delete),
-    JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),
-    JS_CFUNC_DEF("list", 1, storage_list),
+    STORAGE_METHODS,
+    JS_CFUNC_DEF("transaction", 1, storage_transaction),
+    JS_CFUNC_DEF("transactionSync", 1, storage_transaction_sync),
+    JS_CFUNC_DEF("sync", 0, storage_sync),
     JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectStorage", JS_PROP_CONFIGURABLE),
+};
+
+static const JSCFunctionListEntry txn_proto_funcs[] = {
+    STORAGE_METHODS,
+    JS_CFUNC_DEF("rollback", 0, txn_rollback),
+    JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectTransaction", JS_PROP_CONFIGURABLE),
 };
 
 int api_storage_init_context(JSContext *ctx)
 {
-    if (!storage_class_id)
-        JS_NewClassID(&storage_class_id);
-    if (JS_NewClass(JS_GetRuntime(ctx), storage_class_id, &storage_class) < 0)
+    JS_NewClassID(&storage_class_id);
+    JS_NewClassID(&txn_class_id);
+    JSRuntime *rt = JS_GetRuntime(ctx);
+    if (JS_NewClass(rt, storage_class_id, &storage_class) < 0 ||
+        JS_NewClass(rt, txn_class_id, &txn_class) < 0)
         return -1;
     JSValue proto = JS_NewObject(ctx);
     JS_SetPropertyFunctionList(ctx, proto, storage_proto_funcs,
                                sizeof storage_proto_funcs / sizeof storage_proto_funcs[0]);
     JS_SetClassProto(ctx, storage_class_id, proto);
-    return 0;
+    proto = JS_NewObject(ctx);
+    JS_SetPropertyFunctionList(ctx, proto, txn_proto_funcs,
+                               sizeof txn_proto_funcs / sizeof txn_proto_funcs[0]);
+    JS_SetClassProto(ctx, txn_class_id, proto);
+    return api_sql_init_context(ctx);
+}
+
+void api_storage_free_context(JSContext *ctx)
+{
+    api_sql_free_context(ctx);
 }
 
 JSValue api_storage_new(JSContext *ctx, api_handle_t *h)

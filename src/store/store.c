@@ -1,8 +1,9 @@
-/* Per-instance key-value storage on SQLite (see store.h): file layout, the
- * two connections of an instance (a reader for the shard thread, a writer
- * for commit workers), the merge of unsaved writes with SQLite, and the
- * shard's LRU of open handles. Speaks bytes only: must not depend on JS,
- * libuv or anything outside lib/, sqlite3 and libcrypto. */
+/* Per-instance storage on SQLite (see store.h): file layout, the instance's
+ * one connection and its turn-long transaction, the key-value table, the
+ * alarm, the cache of recent keys, the shard's LRU of open connections, and
+ * the jobs that make commits durable and checkpoint the WAL. Speaks bytes
+ * only: must not depend on JS, libuv or anything outside lib/, sqlite3 and
+ * libc. The class's SQL is in sql.c. */
 #include "store.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <ftw.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,85 +20,45 @@
 #include <unistd.h>
 
 #include "../lib/mem.h"
-#include "../lib/map.h"
 #include "store_int.h"
 
 /* The version of our tables inside an instance file, kept in _do_meta. A
  * file written by a newer dorm is refused rather than misread. */
 #define STORE_FORMAT 1
-#define BUSY_TIMEOUT_MS 1000
-
-/* Cached statements of a connection. A reader uses R_GET and the eight
- * R_LIST variants; a writer uses the W_ ones. */
-enum {
-    R_GET,
-    R_LIST0, /* + (exclusive lower bound ? 1 : 0) + (upper bound ? 2 : 0) + (reverse ? 4 : 0) */
-    R_LIST_LAST = R_LIST0 + 7,
-    W_BEGIN,
-    W_COMMIT,
-    W_UPSERT,
-    W_DELETE,
-    W_CLEAR,
-    N_STMT
-};
-
-typedef struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *st[N_STMT];
-} conn_t;
-
-/* Whether the instance file exists, as far as the shard thread knows. Only
- * our own commits create the file, so "absent" stays true until one succeeds. */
-enum { FILE_UNKNOWN, FILE_ABSENT, FILE_PRESENT };
+/* A reader of our own (a checkpoint, a backup) can hold a lock for a
+ * moment; the shard thread waits at most this long for it. */
+#define BUSY_TIMEOUT_MS 100
+/* A checkpoint job is handed out each time the WAL grows by this many frames. */
+#define CKPT_FRAMES 1000
 
 struct store_shard {
     char *data_dir;
     store_durability_t durability;
     size_t max_open;
     size_t open_handles;
-    store_kv_t *lru_head; /* kvs holding at least one connection, most recent first */
+    store_kv_t *lru_head; /* kvs with an open connection, most recent first */
     store_kv_t *lru_tail;
 };
 
-struct store_kv {
-    store_shard_t *shard;
-    char *path;
+enum { JOB_SYNC, JOB_CHECKPOINT };
 
-    /* The shard thread's alone. */
-    store_ov_t pending;
-    conn_t reader;
-    int file_state;
-    bool in_flight;
-    bool listing;        /* a list is walking this kv: keep its reader open */
-    bool writer_counted; /* the shard has counted writer.db among its open handles */
-    bool in_lru;
-    store_kv_t *lru_prev, *lru_next;
-
-    /* Changed by the shard thread only while no batch is in flight; while
-     * one is, both the shard thread and the worker read it. */
-    store_ov_t inflight;
-
-    /* The worker's while a batch is in flight, the shard thread's otherwise
-     * (libuv's queue/after-work hand-off orders the two). */
-    conn_t writer;
-    bool writer_schema; /* the writer's file has our tables */
-
-    /* Recently read and written keys (the shard thread's): reads of them
-     * need no SQLite connection at all. Only this kv writes this file, so
-     * an entry stays true until this kv changes it. */
-    map_t cache;          /* key -> cache_ent_t; buckets made on first use */
-    struct cache_ent *cache_head, *cache_tail; /* most recently used first */
-    size_t cache_bytes;
+struct store_job {
+    int kind;
+    char *path;              /* the database */
+    store_durability_t durability;
+    bool sync_main;          /* the file is new: sync it and its folder too */
+    char *data_dir;          /* where the folders that may be new stop */
+    char *also;              /* another file to sync first, or NULL */
 };
 
-typedef struct cache_ent {
-    struct cache_ent *prev, *next;
+struct cache_ent {
+    cache_ent_t *prev, *next;
     bool absent;          /* the key is known not to exist */
     size_t vlen;
     uint8_t *val;
     size_t klen;
     uint8_t key[];
-} cache_ent_t;
+};
 
 /* Per instance: small values of the keys it uses most (a counter, a
  * config object) stay in memory; big ones are read again when needed. */
@@ -106,9 +66,10 @@ typedef struct cache_ent {
 #define CACHE_MAX_BYTES (32u * 1024)
 #define CACHE_MAX_VALUE (8u * 1024)
 
+static void txn_gone(store_kv_t *kv);
+
 static atomic_int fail_commits;
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t mkdir_lock = PTHREAD_MUTEX_INITIALIZER;
 static const uint8_t empty_bytes[1] = {0};
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -124,7 +85,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* SQLite's memory statistics take a global mutex on every allocation, which
- * serialises every commit worker; nothing of ours reads them. This must run
+ * would serialise the shards; nothing of ours reads them. This must run
  * before SQLite initialises, so every entry point of store/ calls it. */
 static void sqlite_setup_once(void)
 {
@@ -177,29 +138,99 @@ void store_instance_path(const char *data_dir, const char *app, const char *cls,
     buf_printf(out, "%s/apps/%s/%s/%.2s/%s.sqlite", data_dir, app, cls, hex, hex);
 }
 
-/* In FSYNC mode a new directory must itself reach the disk, or a power cut
- * could lose the entry that leads to an acknowledged file. */
-static int fsync_parent(const char *dir, char *err, size_t errlen)
+/* ---- folders and their durability ------------------------------------------ */
+
+/* A folder made for a new file is on disk only once its entry in its parent
+ * is: these are the folders made whose parent has not been synced since.
+ * Any sync job for a file below one of them syncs that parent first. The
+ * set is small and touched only when folders are made: one lock for the
+ * process is fine. */
+#define MAX_UNSYNCED 64
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *unsynced[MAX_UNSYNCED];
+static int nunsynced;
+
+static void note_new_dir(const char *dir)
 {
-    const char *slash = strrchr(dir, '/');
-    char *parent = slash ? xstrndup(dir, slash == dir ? 1 : (size_t)(slash - dir)) : xstrdup(".");
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0 || fsync(fd) < 0) {
-        seterr(err, errlen, "cannot sync directory %s: %s", parent, strerror(errno));
-        rc = -1;
+    pthread_mutex_lock(&dirs_lock);
+    if (nunsynced < MAX_UNSYNCED)
+        unsynced[nunsynced++] = xstrdup(dir);
+    pthread_mutex_unlock(&dirs_lock);
+}
+
+static int fsync_path(const char *path, bool dir, char *err, size_t errlen)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) {
+        seterr(err, errlen, "cannot open %s to sync it: %s", path, strerror(errno));
+        return -1;
     }
-    if (fd >= 0)
-        close(fd);
-    free(parent);
+    int rc = dir ? fsync(fd) : fdatasync(fd);
+    int e = errno;
+    close(fd);
+    if (rc < 0) {
+        seterr(err, errlen, "cannot sync %s: %s", path, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+static char *parent_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+}
+
+/* Makes the folders on the way to file durable: its own folder, and the
+ * parent of every folder on the way that was made and not synced since. */
+static int sync_dirs_for(const char *file, const char *data_dir, char *err, size_t errlen)
+{
+    char *dir = parent_of(file);
+    int rc = fsync_path(dir, true, err, errlen);
+    size_t root = strlen(data_dir);
+    pthread_mutex_lock(&dirs_lock);
+    bool overflow = nunsynced >= MAX_UNSYNCED;
+    pthread_mutex_unlock(&dirs_lock);
+    char *d = dir;
+    while (rc == 0 && strlen(d) > root) {
+        pthread_mutex_lock(&dirs_lock);
+        int found = -1;
+        for (int i = 0; i < nunsynced; i++)
+            if (strcmp(unsynced[i], d) == 0)
+                found = i;
+        pthread_mutex_unlock(&dirs_lock);
+        char *up = parent_of(d);
+        if (found >= 0 || overflow) {
+            rc = fsync_path(up, true, err, errlen);
+            if (rc == 0 && found >= 0) {
+                pthread_mutex_lock(&dirs_lock);
+                for (int i = 0; i < nunsynced; i++) {
+                    if (strcmp(unsynced[i], d) == 0) {
+                        free(unsynced[i]);
+                        unsynced[i] = unsynced[--nunsynced];
+                        break;
+                    }
+                }
+                pthread_mutex_unlock(&dirs_lock);
+            }
+        }
+        if (d != dir)
+            free(d);
+        d = up;
+    }
+    if (d != dir)
+        free(d);
+    free(dir);
     return rc;
 }
 
-/* mkdir -p of dir (modified in place and restored). */
-static int mkdir_p(char *dir, bool durable, char *err, size_t errlen)
+/* mkdir -p of dir (modified in place and restored), noting what it made. */
+static int mkdir_p(char *dir, char *err, size_t errlen)
 {
-    if (mkdir(dir, 0700) == 0)
-        return durable ? fsync_parent(dir, err, errlen) : 0;
+    if (mkdir(dir, 0700) == 0) {
+        note_new_dir(dir);
+        return 0;
+    }
     if (errno == EEXIST)
         return 0;
     if (errno != ENOENT) {
@@ -212,29 +243,24 @@ static int mkdir_p(char *dir, bool durable, char *err, size_t errlen)
         return -1;
     }
     *slash = '\0';
-    int rc = mkdir_p(dir, durable, err, errlen);
+    int rc = mkdir_p(dir, err, errlen);
     *slash = '/';
     if (rc < 0)
         return -1;
-    if (mkdir(dir, 0700) == 0)
-        return durable ? fsync_parent(dir, err, errlen) : 0;
+    if (mkdir(dir, 0700) == 0) {
+        note_new_dir(dir);
+        return 0;
+    }
     if (errno == EEXIST)
         return 0;
     seterr(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
     return -1;
 }
 
-/* Creates the directories of path. The lock makes a worker that finds a
- * directory just made by another wait until that one has been synced. */
-static int make_parent_dirs(const char *path, bool durable, char *err, size_t errlen)
+static int make_parent_dirs(const char *path, char *err, size_t errlen)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return 0;
-    char *dir = xstrndup(path, (size_t)(slash - path));
-    pthread_mutex_lock(&mkdir_lock);
-    int rc = mkdir_p(dir, durable, err, errlen);
-    pthread_mutex_unlock(&mkdir_lock);
+    char *dir = parent_of(path);
+    int rc = mkdir_p(dir, err, errlen);
     free(dir);
     return rc;
 }
@@ -286,148 +312,6 @@ static bool take_injected_failure(void)
     return false;
 }
 
-/* ---- connections --------------------------------------------------------- */
-
-static void conn_close(conn_t *c)
-{
-    for (int i = 0; i < N_STMT; i++) {
-        if (c->st[i])
-            sqlite3_finalize(c->st[i]);
-        c->st[i] = NULL;
-    }
-    if (c->db)
-        sqlite3_close_v2(c->db);
-    c->db = NULL;
-}
-
-/* The cached statement idx, prepared on first use. NULL on failure, with
- * the reason in sqlite3_errmsg(c->db). */
-static sqlite3_stmt *conn_stmt(conn_t *c, int idx, const char *sql)
-{
-    if (!c->st[idx] &&
-        sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[idx], NULL) !=
-            SQLITE_OK)
-        c->st[idx] = NULL;
-    return c->st[idx];
-}
-
-static bool no_such_table(sqlite3 *db)
-{
-    return strncmp(sqlite3_errmsg(db), "no such table", 13) == 0;
-}
-
-static int bind_bytes(sqlite3_stmt *st, int i, const uint8_t *p, size_t n)
-{
-    /* A NULL pointer would bind SQL NULL, not an empty blob. */
-    return sqlite3_bind_blob64(st, i, p && n ? (const void *)p : (const void *)empty_bytes, n,
-                               SQLITE_STATIC);
-}
-
-static int journal_mode_cb(void *arg, int ncol, char **vals, char **names)
-{
-    char *mode = arg;
-    /* Only the first statement's row: later pragmas answer too. */
-    if (ncol > 0 && vals[0] && !mode[0])
-        snprintf(mode, 16, "%s", vals[0]);
-    return 0;
-}
-
-static const char *sync_pragma(store_durability_t d)
-{
-    return d == STORE_DURABILITY_FSYNC ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-}
-
-/* Closing the last connection of a WAL database normally checkpoints it
- * (two fsyncs) and deletes the -wal and -shm files, which the next open
- * creates again. Handles are closed on the shard thread when the LRU drops
- * them, and the loop must never wait on a disk: so no connection of ours
- * checkpoints on close, the files stay, and checkpoints happen only inside
- * commits, on worker threads. */
-static void no_checkpoint_on_close(sqlite3 *db)
-{
-    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
-}
-
-/* Worker thread: opens (creating if needed) the instance file for writing. */
-static int writer_open(store_kv_t *kv, char *err, size_t errlen)
-{
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    bool durable = kv->shard->durability == STORE_DURABILITY_FSYNC;
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(kv->path, &db, flags, NULL);
-    if (rc == SQLITE_CANTOPEN) {
-        /* Most often the directories do not exist yet: make them and retry
-         * once. Checking first would cost a syscall on every open. */
-        sqlite3_close_v2(db);
-        db = NULL;
-        if (make_parent_dirs(kv->path, durable, err, errlen) < 0)
-            return -1;
-        rc = sqlite3_open_v2(kv->path, &db, flags, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        seterr(err, errlen, "cannot open storage file %s: %s", kv->path,
-               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close_v2(db);
-        return -1;
-    }
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-    no_checkpoint_on_close(db);
-    char mode[16] = "";
-    char sql[240];
-    /* Checkpoints happen here, in commits on a worker thread, every 256
-     * pages; after each the WAL shrinks back to at most 64 KiB, so a
-     * quiet instance keeps little beside its database. */
-    snprintf(sql, sizeof(sql),
-             "PRAGMA journal_mode=WAL; %s; PRAGMA cache_size=-64; "
-             "PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=65536",
-             sync_pragma(kv->shard->durability));
-    if (sqlite3_exec(db, sql, journal_mode_cb, mode, NULL) != SQLITE_OK) {
-        seterr(err, errlen, "cannot set up storage file %s: %s", kv->path, sqlite3_errmsg(db));
-        sqlite3_close_v2(db);
-        return -1;
-    }
-    if (strcmp(mode, "wal") != 0) {
-        seterr(err, errlen,
-               "cannot use write-ahead logging for %s (journal mode stays '%s'): the data "
-               "directory must be on a local filesystem",
-               kv->path, mode);
-        sqlite3_close_v2(db);
-        return -1;
-    }
-    /* Is the file ours, and of a format we understand? A missing table
-     * means a new file: the first commit creates the tables in its own
-     * transaction, which saves a sync. */
-    sqlite3_stmt *st = NULL;
-    bool schema = false;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM _do_meta WHERE key='format'", -1, &st, NULL) ==
-        SQLITE_OK) {
-        rc = sqlite3_step(st);
-        sqlite3_int64 fmt = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        sqlite3_finalize(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            seterr(err, errlen, "cannot read storage file %s: %s", kv->path, sqlite3_errmsg(db));
-            sqlite3_close_v2(db);
-            return -1;
-        }
-        if (fmt > STORE_FORMAT) {
-            seterr(err, errlen,
-                   "storage file %s has format %lld, newer than this dorm understands (%d): "
-                   "upgrade dorm",
-                   kv->path, (long long)fmt, STORE_FORMAT);
-            sqlite3_close_v2(db);
-            return -1;
-        }
-        schema = true;
-    } else if (!no_such_table(db)) {
-        seterr(err, errlen, "cannot read storage file %s: %s", kv->path, sqlite3_errmsg(db));
-        sqlite3_close_v2(db);
-        return -1;
-    }
-    kv->writer.db = db;
-    kv->writer_schema = schema;
-    return 0;
-}
-
 /* ---- the shard and its LRU ----------------------------------------------- */
 
 store_shard_t *store_shard_new(const char *data_dir, store_durability_t durability,
@@ -437,8 +321,7 @@ store_shard_t *store_shard_new(const char *data_dir, store_durability_t durabili
     store_shard_t *s = xcalloc(1, sizeof(*s));
     s->data_dir = xstrdup(data_dir);
     s->durability = durability;
-    /* An active kv may hold two connections; a smaller bound could not be kept. */
-    s->max_open = max_open_handles < 2 ? 2 : max_open_handles;
+    s->max_open = max_open_handles < 1 ? 1 : max_open_handles;
     return s;
 }
 
@@ -459,11 +342,6 @@ size_t store_shard_open_handles(const store_shard_t *s)
     return s->open_handles;
 }
 
-static size_t kv_handles(const store_kv_t *kv)
-{
-    return (kv->reader.db ? 1 : 0) + (kv->writer_counted ? 1 : 0);
-}
-
 static void lru_unlink(store_kv_t *kv)
 {
     store_shard_t *s = kv->shard;
@@ -481,12 +359,13 @@ static void lru_unlink(store_kv_t *kv)
     kv->in_lru = false;
 }
 
-/* Moves kv to the front when it holds a connection, drops it otherwise. */
 static void lru_touch(store_kv_t *kv)
 {
     store_shard_t *s = kv->shard;
+    if (kv->in_lru && s->lru_head == kv)
+        return;
     lru_unlink(kv);
-    if (kv_handles(kv) == 0)
+    if (!kv->db)
         return;
     kv->lru_next = s->lru_head;
     if (s->lru_head)
@@ -497,36 +376,36 @@ static void lru_touch(store_kv_t *kv)
     kv->in_lru = true;
 }
 
-/* Shard thread, no batch in flight: closes both connections. The reader
- * goes first so that the writer, the last connection, can checkpoint the
- * WAL into the main file and remove the -wal and -shm files. */
-static void kv_close_handles(store_kv_t *kv)
+static void kv_close(store_kv_t *kv)
 {
-    store_shard_t *s = kv->shard;
-    if (kv->reader.db) {
-        conn_close(&kv->reader);
-        s->open_handles--;
+    if (!kv->db)
+        return;
+    if (kv->in_txn) {
+        sqlite3_exec(kv->db, "ROLLBACK", NULL, NULL, NULL);
+        txn_gone(kv);
     }
-    if (kv->writer.db)
-        conn_close(&kv->writer);
-    if (kv->writer_counted) {
-        s->open_handles--;
-        kv->writer_counted = false;
+    for (int i = 0; i < N_STMT; i++) {
+        if (kv->st[i])
+            sqlite3_finalize(kv->st[i]);
+        kv->st[i] = NULL;
     }
+    sqlite3_close_v2(kv->db);
+    kv->db = NULL;
+    kv->shard->open_handles--;
     lru_unlink(kv);
 }
 
-/* Closes least-recently-used idle kvs until the shard is within its bound.
- * A kv with a batch in flight (its writer is the worker's), one being
- * listed, and `keep` are skipped; if nothing else is left the bound is
- * exceeded for a while rather than waiting. */
+/* Closes least recently used kvs until the shard is within its bound. Open
+ * transactions, lists under way and `keep` stay; if nothing else is left the
+ * bound is exceeded for a while rather than waiting. Closing is cheap: no
+ * checkpoint, no sync (the connection never does either). */
 static void shard_evict(store_shard_t *s, store_kv_t *keep)
 {
     store_kv_t *kv = s->lru_tail;
     while (s->open_handles > s->max_open && kv) {
         store_kv_t *prev = kv->lru_prev;
-        if (kv != keep && !kv->in_flight && !kv->listing)
-            kv_close_handles(kv);
+        if (kv != keep && !kv->in_txn && !kv->listing)
+            kv_close(kv);
         kv = prev;
     }
 }
@@ -583,14 +462,19 @@ static cache_ent_t *cache_find(store_kv_t *kv, const uint8_t *key, size_t klen)
     return e;
 }
 
+static void cache_forget(store_kv_t *kv, const uint8_t *key, size_t klen)
+{
+    cache_ent_t *old = kv->cache.buckets ? map_get(&kv->cache, key, klen) : NULL;
+    if (old)
+        cache_drop(kv, old);
+}
+
 /* Remembers key's value (val NULL: absent). Values too big to keep only
  * drop what was known. */
 static void cache_set(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t *val,
                       size_t vlen)
 {
-    cache_ent_t *old = kv->cache.buckets ? map_get(&kv->cache, key, klen) : NULL;
-    if (old)
-        cache_drop(kv, old);
+    cache_forget(kv, key, klen);
     if (klen + (val ? vlen : 0) > CACHE_MAX_VALUE)
         return;
     if (!kv->cache.buckets)
@@ -620,8 +504,6 @@ store_kv_t *store_kv_new(store_shard_t *s, const char *app, const char *cls, con
     buf_t path = BUF_INIT;
     store_instance_path(s->data_dir, app, cls, id, id_len, &path);
     kv->path = (char *)buf_steal(&path, NULL);
-    store_ov_init(&kv->pending);
-    store_ov_init(&kv->inflight);
     kv->file_state = FILE_UNKNOWN;
     return kv;
 }
@@ -630,24 +512,12 @@ void store_kv_free(store_kv_t *kv)
 {
     if (!kv)
         return;
-    if (kv->in_flight) {
-        /* The worker may still be using the kv: freeing it would corrupt memory. */
-        fprintf(stderr, "dorm: store_kv_free while a commit is in flight\n");
-        abort();
-    }
-    kv_close_handles(kv);
+    kv_close(kv);
     cache_clear(kv);
     if (kv->cache.buckets)
         map_deinit(&kv->cache);
-    store_ov_deinit(&kv->pending);
-    store_ov_deinit(&kv->inflight);
     free(kv->path);
     free(kv);
-}
-
-size_t store_kv_pending_bytes(const store_kv_t *kv)
-{
-    return kv->pending.bytes;
 }
 
 const char *store_kv_path(const store_kv_t *kv)
@@ -655,55 +525,122 @@ const char *store_kv_path(const store_kv_t *kv)
     return kv->path;
 }
 
-/* ---- reads ------------------------------------------------------------- */
+/* ---- the connection -------------------------------------------------------- */
 
-/* Makes the reader usable if the file exists. *have=false means SQLite holds
- * nothing for this instance (no file yet), which is not an error. */
-static int reader_ready(store_kv_t *kv, bool *have, char *err, size_t errlen)
+static bool no_such_table(sqlite3 *db)
+{
+    return strncmp(sqlite3_errmsg(db), "no such table", 13) == 0;
+}
+
+static int journal_mode_cb(void *arg, int ncol, char **vals, char **names)
+{
+    char *mode = arg;
+    /* Only the first statement's row: later pragmas answer too. */
+    if (ncol > 0 && vals[0] && !mode[0])
+        snprintf(mode, 16, "%s", vals[0]);
+    return 0;
+}
+
+static int wal_hook_cb(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_kv_t *kv = arg;
+    kv->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+int store_kv_open(store_kv_t *kv, bool create, bool *have, char *err, size_t errlen)
 {
     *have = false;
-    if (kv->reader.db) {
+    if (kv->db) {
         lru_touch(kv);
         *have = true;
         return 0;
     }
-    if (kv->file_state == FILE_ABSENT)
+    if (kv->file_state == FILE_UNKNOWN)
+        kv->file_state = access(kv->path, F_OK) == 0 ? FILE_PRESENT : FILE_ABSENT;
+    if (kv->file_state == FILE_ABSENT && !create)
         return 0;
-    if (kv->file_state == FILE_UNKNOWN) {
-        if (access(kv->path, F_OK) < 0) {
-            if (errno != ENOENT) {
-                seterr(err, errlen, "cannot read storage file %s: %s", kv->path,
-                       strerror(errno));
-                return -1;
-            }
-            kv->file_state = FILE_ABSENT;
-            return 0;
-        }
-        kv->file_state = FILE_PRESENT;
-    }
+    bool creating = kv->file_state == FILE_ABSENT;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(kv->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_CANTOPEN && access(kv->path, F_OK) < 0 && errno == ENOENT) {
+    int rc = sqlite3_open_v2(kv->path, &db, flags, NULL);
+    if (rc == SQLITE_CANTOPEN && create) {
+        /* Most often the folders do not exist yet: make them and retry
+         * once. Checking first would cost a syscall on every open. */
+        sqlite3_close_v2(db);
+        db = NULL;
+        if (make_parent_dirs(kv->path, err, errlen) < 0)
+            return -1;
+        rc = sqlite3_open_v2(kv->path, &db, flags, NULL);
+    }
+    if (rc == SQLITE_CANTOPEN && !create && access(kv->path, F_OK) < 0 && errno == ENOENT) {
         sqlite3_close_v2(db);
         kv->file_state = FILE_ABSENT;
         return 0;
     }
-    /* A reader waits only while another connection rebuilds the WAL index
-     * (the first open after the WAL was checkpointed away), which is short. */
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-        no_checkpoint_on_close(db);
-    }
-    /* query_only: the reader must never write; the writer is the only one. */
-    if (rc != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA cache_size=-64; PRAGMA query_only=1", NULL, NULL, NULL) !=
-            SQLITE_OK) {
+    if (rc != SQLITE_OK) {
         seterr(err, errlen, "cannot open storage file %s: %s", kv->path,
                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close_v2(db);
         return -1;
     }
-    kv->reader.db = db;
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* This connection never checkpoints and never syncs: jobs do both, on
+     * worker threads (see store.h). */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    char mode[16] = "";
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-64; "
+                     "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=65536",
+                     journal_mode_cb, mode, NULL) != SQLITE_OK) {
+        seterr(err, errlen, "cannot set up storage file %s: %s", kv->path, sqlite3_errmsg(db));
+        sqlite3_close_v2(db);
+        return -1;
+    }
+    if (strcmp(mode, "wal") != 0) {
+        seterr(err, errlen,
+               "cannot use write-ahead logging for %s (journal mode stays '%s'): the data "
+               "directory must be on a local filesystem",
+               kv->path, mode);
+        sqlite3_close_v2(db);
+        return -1;
+    }
+    /* Is the file ours, and of a format we understand? A missing table
+     * means a new file: the first write creates the tables in its own
+     * transaction. */
+    sqlite3_stmt *st = NULL;
+    bool schema = false;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM _do_meta WHERE key='format'", -1, &st, NULL) ==
+        SQLITE_OK) {
+        rc = sqlite3_step(st);
+        sqlite3_int64 fmt = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            seterr(err, errlen, "cannot read storage file %s: %s", kv->path, sqlite3_errmsg(db));
+            sqlite3_close_v2(db);
+            return -1;
+        }
+        if (fmt > STORE_FORMAT) {
+            seterr(err, errlen,
+                   "storage file %s has format %lld, newer than this dorm understands (%d): "
+                   "upgrade dorm",
+                   kv->path, (long long)fmt, STORE_FORMAT);
+            sqlite3_close_v2(db);
+            return -1;
+        }
+        schema = true;
+    } else if (!no_such_table(db)) {
+        seterr(err, errlen, "cannot read storage file %s: %s", kv->path, sqlite3_errmsg(db));
+        sqlite3_close_v2(db);
+        return -1;
+    }
+    kv->db = db;
+    kv->schema = schema;
+    kv->file_state = FILE_PRESENT;
+    if (creating)
+        kv->created = true;
+    sqlite3_wal_hook(db, wal_hook_cb, kv);
+    store_sql_attach(kv);
     kv->shard->open_handles++;
     lru_touch(kv);
     shard_evict(kv->shard, kv);
@@ -711,55 +648,117 @@ static int reader_ready(store_kv_t *kv, bool *have, char *err, size_t errlen)
     return 0;
 }
 
-/* Copies an overlay entry's value. */
-static void ov_value(const store_ov_node_t *n, buf_t *val, bool *found)
+/* The cached statement idx, prepared on first use. NULL on failure, with
+ * the reason in sqlite3_errmsg(kv->db). */
+static sqlite3_stmt *stmt(store_kv_t *kv, int idx, const char *sql)
 {
-    *found = !n->del;
-    if (!n->del)
-        buf_append(val, n->val ? n->val : empty_bytes, n->vlen);
+    if (!kv->st[idx] &&
+        sqlite3_prepare_v3(kv->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &kv->st[idx], NULL) !=
+            SQLITE_OK)
+        kv->st[idx] = NULL;
+    return kv->st[idx];
 }
 
+static int bind_bytes(sqlite3_stmt *st, int i, const uint8_t *p, size_t n)
+{
+    /* A NULL pointer would bind SQL NULL, not an empty blob. */
+    return sqlite3_bind_blob64(st, i, p && n ? (const void *)p : (const void *)empty_bytes, n,
+                               SQLITE_STATIC);
+}
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS _do_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO _do_meta(key, value) VALUES('format', 1);"
+    "CREATE TABLE IF NOT EXISTS _do_kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _do_alarm(id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT "
+    "NULL);";
+
+int store_kv_begin(store_kv_t *kv, char *err, size_t errlen)
+{
+    if (kv->in_txn)
+        return 0;
+    bool have;
+    if (store_kv_open(kv, true, &have, err, errlen) < 0)
+        return -1;
+    /* Our own statements: the class's authorizer does not apply. */
+    bool user = kv->user_sql;
+    kv->user_sql = false;
+    int rc = sqlite3_exec(kv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && !kv->schema)
+        rc = sqlite3_exec(kv->db, schema_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        seterr(err, errlen, "cannot write to storage file %s: %s", kv->path,
+               sqlite3_errmsg(kv->db));
+        if (!sqlite3_get_autocommit(kv->db))
+            sqlite3_exec(kv->db, "ROLLBACK", NULL, NULL, NULL);
+        kv->user_sql = user;
+        return -1;
+    }
+    kv->user_sql = user;
+    kv->in_txn = true;
+    kv->txn_wrote = false;
+    if (!kv->schema) {
+        kv->schema = true;
+        kv->schema_new = true;
+    }
+    return 0;
+}
+
+/* The open transaction is gone (rolled back): so are the tables it made. */
+static void txn_gone(store_kv_t *kv)
+{
+    kv->in_txn = false;
+    kv->txn_wrote = false;
+    kv->savepoints = 0;
+    if (kv->schema_new)
+        kv->schema = false;
+    kv->schema_new = false;
+    cache_clear(kv);
+}
+
+void store_kv_note_error(store_kv_t *kv)
+{
+    /* Some errors (a full disk, an I/O error) make SQLite roll the whole
+     * transaction back: what the turn wrote before is gone, so the commit
+     * must fail and everything that waited for it with it. */
+    if (kv->in_txn && sqlite3_get_autocommit(kv->db)) {
+        txn_gone(kv);
+        kv->txn_lost = true;
+    }
+}
+
+bool store_kv_dirty(const store_kv_t *kv)
+{
+    return (kv->in_txn && kv->txn_wrote) || kv->txn_lost;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
 int store_kv_get(store_kv_t *kv, const uint8_t *key, size_t klen, buf_t *val, bool *found,
-                 char *err, size_t errlen)
+                 bool no_cache, char *err, size_t errlen)
 {
     buf_reset(val);
     *found = false;
-    store_ov_node_t *n = store_ov_find(&kv->pending, key, klen);
-    if (n) {
-        ov_value(n, val, found);
-        return 0;
-    }
-    if (kv->pending.cleared)
-        return 0;
-    if (kv->in_flight) {
-        n = store_ov_find(&kv->inflight, key, klen);
-        if (n) {
-            ov_value(n, val, found);
-            return 0;
-        }
-        if (kv->inflight.cleared)
-            return 0;
-    }
     cache_ent_t *hit = cache_find(kv, key, klen);
     if (hit) {
         *found = !hit->absent;
         if (!hit->absent)
             buf_append(val, hit->val ? hit->val : empty_bytes, hit->vlen);
+        if (no_cache)
+            cache_drop(kv, hit);
         return 0;
     }
     bool have;
-    if (reader_ready(kv, &have, err, errlen) < 0)
+    if (store_kv_open(kv, false, &have, err, errlen) < 0)
         return -1;
-    if (!have) {
-        if (kv->file_state == FILE_ABSENT)
+    if (!have || !kv->schema) {
+        if (!no_cache)
             cache_set(kv, key, klen, NULL, 0);
         return 0;
     }
-    sqlite3_stmt *st = conn_stmt(&kv->reader, R_GET, "SELECT value FROM _do_kv WHERE key=?1");
+    sqlite3_stmt *st = stmt(kv, S_GET, "SELECT value FROM _do_kv WHERE key=?1");
     if (!st) {
-        if (no_such_table(kv->reader.db))
-            return 0; /* the file exists but no commit has made the table yet */
-        seterr(err, errlen, "cannot read storage: %s", sqlite3_errmsg(kv->reader.db));
+        seterr(err, errlen, "cannot read storage: %s", sqlite3_errmsg(kv->db));
         return -1;
     }
     bind_bytes(st, 1, key, klen);
@@ -770,17 +769,19 @@ int store_kv_get(store_kv_t *kv, const uint8_t *key, size_t klen, buf_t *val, bo
         buf_append(val, p ? p : empty_bytes, n_bytes);
         *found = true;
     } else if (rc != SQLITE_DONE) {
-        seterr(err, errlen, "cannot read storage: %s", sqlite3_errmsg(kv->reader.db));
+        seterr(err, errlen, "cannot read storage: %s", sqlite3_errmsg(kv->db));
         sqlite3_reset(st);
+        store_kv_note_error(kv);
         return -1;
     }
-    cache_set(kv, key, klen, *found ? (val->data ? val->data : empty_bytes) : NULL, val->len);
-    /* Reset ends the read transaction, so the next read sees new commits. */
     sqlite3_reset(st);
+    if (!no_cache)
+        cache_set(kv, key, klen, *found ? (val->data ? val->data : empty_bytes) : NULL,
+                  val->len);
     return 0;
 }
 
-/* ---- list: overlays merged with a SQLite range scan ---------------------- */
+/* ---- list ----------------------------------------------------------------------- */
 
 /* The requested key range as one lower and one upper bound. */
 typedef struct range {
@@ -792,6 +793,15 @@ typedef struct range {
     bool has_hi;
     uint8_t *succ; /* owned: the prefix's successor */
 } range_t;
+
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
 
 /* The smallest key greater than every key that starts with p: p without its
  * trailing 0xff bytes, last byte plus one. None (false) if p is all 0xff. */
@@ -825,7 +835,7 @@ static bool range_from_opts(const store_list_opts_t *o, range_t *r)
         r->has_hi = true;
     }
     if (o->has_prefix && o->prefix_len > 0) {
-        int c = r->has_lo ? store_key_cmp(o->prefix, o->prefix_len, r->lo, r->lo_len) : 1;
+        int c = r->has_lo ? key_cmp(o->prefix, o->prefix_len, r->lo, r->lo_len) : 1;
         if (c > 0) {
             r->lo = o->prefix;
             r->lo_len = o->prefix_len;
@@ -836,99 +846,16 @@ static bool range_from_opts(const store_list_opts_t *o, range_t *r)
         size_t succ_len;
         if (prefix_successor(o->prefix, o->prefix_len, &succ, &succ_len)) {
             r->succ = succ;
-            if (!r->has_hi || store_key_cmp(succ, succ_len, r->hi, r->hi_len) < 0) {
+            if (!r->has_hi || key_cmp(succ, succ_len, r->hi, r->hi_len) < 0) {
                 r->hi = succ;
                 r->hi_len = succ_len;
                 r->has_hi = true;
             }
         }
     }
-    if (r->has_lo && r->has_hi) {
-        int c = store_key_cmp(r->lo, r->lo_len, r->hi, r->hi_len);
-        if (c >= 0)
-            return false;
-    }
-    return true;
-}
-
-static bool below_lo(const range_t *r, const uint8_t *k, size_t klen)
-{
-    if (!r->has_lo)
+    if (r->has_lo && r->has_hi && key_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0)
         return false;
-    int c = store_key_cmp(k, klen, r->lo, r->lo_len);
-    return c < 0 || (c == 0 && r->lo_excl);
-}
-
-static bool at_or_above_hi(const range_t *r, const uint8_t *k, size_t klen)
-{
-    return r->has_hi && store_key_cmp(k, klen, r->hi, r->hi_len) >= 0;
-}
-
-/* One ordered source of entries: an overlay or the SQLite scan. */
-typedef struct source {
-    bool has;
-    const uint8_t *k, *v;
-    size_t klen, vlen;
-    bool del;
-    store_ov_node_t *node; /* overlay sources */
-    sqlite3_stmt *st;      /* the SQLite source */
-} source_t;
-
-static void ov_source_load(source_t *src, const range_t *r, bool reverse)
-{
-    store_ov_node_t *n = src->node;
-    if (n && (reverse ? below_lo(r, store_ov_key(n), n->klen)
-                      : at_or_above_hi(r, store_ov_key(n), n->klen)))
-        n = NULL;
-    src->node = n;
-    src->has = n != NULL;
-    if (!n)
-        return;
-    src->k = store_ov_key(n);
-    src->klen = n->klen;
-    src->v = n->val ? n->val : empty_bytes;
-    src->vlen = n->vlen;
-    src->del = n->del;
-}
-
-static void ov_source_start(source_t *src, const store_ov_t *ov, const range_t *r, bool reverse)
-{
-    memset(src, 0, sizeof(*src));
-    if (!reverse)
-        src->node = r->has_lo ? store_ov_seek_ge(ov, r->lo, r->lo_len, r->lo_excl)
-                              : store_ov_first(ov);
-    else
-        src->node = r->has_hi ? store_ov_seek_lt(ov, r->hi, r->hi_len) : ov->tail;
-    ov_source_load(src, r, reverse);
-}
-
-static void ov_source_next(source_t *src, const range_t *r, bool reverse)
-{
-    src->node = reverse ? src->node->prev : store_ov_next(src->node);
-    ov_source_load(src, r, reverse);
-}
-
-/* Steps the SQLite scan: 0 with src->has set or cleared, -1 on error. */
-static int db_source_next(source_t *src)
-{
-    int rc = sqlite3_step(src->st);
-    if (rc == SQLITE_DONE) {
-        src->has = false;
-        return 0;
-    }
-    if (rc != SQLITE_ROW)
-        return -1;
-    src->k = sqlite3_column_blob(src->st, 0);
-    src->klen = (size_t)sqlite3_column_bytes(src->st, 0);
-    src->v = sqlite3_column_blob(src->st, 1);
-    src->vlen = (size_t)sqlite3_column_bytes(src->st, 1);
-    if (!src->k)
-        src->k = empty_bytes;
-    if (!src->v)
-        src->v = empty_bytes;
-    src->del = false;
-    src->has = true;
-    return 0;
+    return true;
 }
 
 static const char *const list_sql[8] = {
@@ -942,38 +869,6 @@ static const char *const list_sql[8] = {
     "SELECT key, value FROM _do_kv WHERE key > ?1 AND key < ?2 ORDER BY key DESC",
 };
 
-/* Opens the SQLite scan of r; src->st stays NULL when the file or table
- * does not exist. */
-static int db_source_start(store_kv_t *kv, source_t *src, const range_t *r, bool reverse,
-                           char *err, size_t errlen)
-{
-    memset(src, 0, sizeof(*src));
-    bool have;
-    if (reader_ready(kv, &have, err, errlen) < 0)
-        return -1;
-    if (!have)
-        return 0;
-    /* Every key is a BLOB and x'' is the smallest BLOB, so "no lower bound"
-     * is ">= x''" and one family of statements covers every range. */
-    int variant = (r->has_lo && r->lo_excl ? 1 : 0) + (r->has_hi ? 2 : 0) + (reverse ? 4 : 0);
-    sqlite3_stmt *st = conn_stmt(&kv->reader, R_LIST0 + variant, list_sql[variant]);
-    if (!st) {
-        if (no_such_table(kv->reader.db))
-            return 0;
-        seterr(err, errlen, "cannot list storage: %s", sqlite3_errmsg(kv->reader.db));
-        return -1;
-    }
-    bind_bytes(st, 1, r->has_lo ? r->lo : empty_bytes, r->has_lo ? r->lo_len : 0);
-    if (r->has_hi)
-        bind_bytes(st, 2, r->hi, r->hi_len);
-    src->st = st;
-    if (db_source_next(src) < 0) {
-        seterr(err, errlen, "cannot list storage: %s", sqlite3_errmsg(kv->reader.db));
-        return -1;
-    }
-    return 0;
-}
-
 int store_kv_list(store_kv_t *kv, const store_list_opts_t *opts, store_row_cb cb, void *arg,
                   char *err, size_t errlen)
 {
@@ -986,216 +881,388 @@ int store_kv_list(store_kv_t *kv, const store_list_opts_t *opts, store_row_cb cb
         free(r.succ);
         return 0;
     }
-    bool reverse = opts->reverse;
-    /* Sources by priority: newest writes win on an equal key. An overlay
-     * that starts with delete_all hides everything older than itself. */
-    source_t src[3];
-    int nsrc = 0;
-    bool older_hidden = kv->pending.cleared;
-    ov_source_start(&src[nsrc++], &kv->pending, &r, reverse);
-    if (!older_hidden && kv->in_flight) {
-        ov_source_start(&src[nsrc++], &kv->inflight, &r, reverse);
-        older_hidden = kv->inflight.cleared;
+    bool have;
+    if (store_kv_open(kv, false, &have, err, errlen) < 0) {
+        free(r.succ);
+        return -1;
     }
+    if (!have || !kv->schema) {
+        free(r.succ);
+        return 0;
+    }
+    /* Every key is a BLOB and x'' is the smallest BLOB, so "no lower bound"
+     * is ">= x''" and one family of statements covers every range. */
+    int variant = (r.has_lo && r.lo_excl ? 1 : 0) + (r.has_hi ? 2 : 0) + (opts->reverse ? 4 : 0);
+    sqlite3_stmt *st = stmt(kv, S_LIST0 + variant, list_sql[variant]);
+    if (!st) {
+        seterr(err, errlen, "cannot list storage: %s", sqlite3_errmsg(kv->db));
+        free(r.succ);
+        return -1;
+    }
+    bind_bytes(st, 1, r.has_lo ? r.lo : empty_bytes, r.has_lo ? r.lo_len : 0);
+    if (r.has_hi)
+        bind_bytes(st, 2, r.hi, r.hi_len);
     kv->listing = true;
     int rc = 0;
-    source_t *db = NULL;
-    if (!older_hidden) {
-        db = &src[nsrc];
-        if (db_source_start(kv, db, &r, reverse, err, errlen) < 0) {
-            rc = -1;
-            goto done;
-        }
-        if (db->st)
-            nsrc++;
-        else
-            db = NULL;
-    }
     size_t emitted = 0;
     for (;;) {
-        /* The next key in walking order, and the newest source that has it. */
-        int best = -1;
-        for (int i = 0; i < nsrc; i++) {
-            if (!src[i].has)
-                continue;
-            if (best < 0) {
-                best = i;
-                continue;
-            }
-            int c = store_key_cmp(src[i].k, src[i].klen, src[best].k, src[best].klen);
-            if (reverse ? c > 0 : c < 0)
-                best = i;
-        }
-        if (best < 0)
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE)
             break;
-        source_t *b = &src[best];
-        if (!b->del) {
-            emitted++;
-            if (cb(arg, b->k, b->klen, b->v, b->vlen) != 0)
-                break;
-            if (opts->limit && emitted >= opts->limit)
-                break;
-        }
-        /* Advance every source positioned on this key; the SQLite source
-         * last, since stepping it invalidates b's bytes when b is it. */
-        const uint8_t *bk = b->k;
-        size_t bklen = b->klen;
-        bool advance_db = false;
-        for (int i = 0; i < nsrc; i++) {
-            if (!src[i].has || (i != best && store_key_cmp(src[i].k, src[i].klen, bk, bklen)))
-                continue;
-            if (&src[i] == db)
-                advance_db = true;
-            else
-                ov_source_next(&src[i], &r, reverse);
-        }
-        if (advance_db && db_source_next(db) < 0) {
-            seterr(err, errlen, "cannot list storage: %s", sqlite3_errmsg(kv->reader.db));
+        if (s != SQLITE_ROW) {
+            seterr(err, errlen, "cannot list storage: %s", sqlite3_errmsg(kv->db));
             rc = -1;
             break;
         }
+        const uint8_t *k = sqlite3_column_blob(st, 0);
+        size_t klen = (size_t)sqlite3_column_bytes(st, 0);
+        const uint8_t *v = sqlite3_column_blob(st, 1);
+        size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
+        if (cb(arg, k ? k : empty_bytes, klen, v ? v : empty_bytes, vlen) != 0)
+            break;
+        if (opts->limit && ++emitted >= opts->limit)
+            break;
     }
-done:
-    if (db)
-        sqlite3_reset(db->st); /* ends the read transaction */
+    sqlite3_reset(st);
     kv->listing = false;
+    if (rc < 0)
+        store_kv_note_error(kv);
     free(r.succ);
     return rc;
 }
 
-/* ---- writes and commits -------------------------------------------------- */
+/* ---- writes ---------------------------------------------------------------------------- */
 
-/* Writes go to the cache too: the overlays answer for them until they are
- * committed, the cache afterwards. A failed commit clears it. */
-void store_kv_put(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t *val,
-                  size_t vlen)
+/* Runs a prepared write statement to completion, keeping the transaction
+ * usable when it fails. */
+static int run_write(store_kv_t *kv, sqlite3_stmt *st, char *err, size_t errlen)
 {
-    store_ov_set(&kv->pending, key, klen, val, vlen, false);
-    cache_set(kv, key, klen, val ? val : empty_bytes, vlen);
-}
-
-void store_kv_delete(store_kv_t *kv, const uint8_t *key, size_t klen)
-{
-    store_ov_set(&kv->pending, key, klen, NULL, 0, true);
-    cache_set(kv, key, klen, NULL, 0);
-}
-
-void store_kv_delete_all(store_kv_t *kv)
-{
-    store_ov_clear(&kv->pending);
-    cache_clear(kv);
-}
-
-bool store_kv_ready_to_commit(const store_kv_t *kv)
-{
-    return !kv->in_flight && !store_ov_empty(&kv->pending);
-}
-
-bool store_kv_in_flight(const store_kv_t *kv)
-{
-    return kv->in_flight;
-}
-
-void store_kv_take_batch(store_kv_t *kv)
-{
-    if (!store_kv_ready_to_commit(kv)) {
-        fprintf(stderr, "dorm: store_kv_take_batch without a batch ready\n");
-        abort();
-    }
-    /* Settle whether the file exists before the worker may create it, so
-     * that reads during the flight never open a file being created. */
-    if (kv->file_state == FILE_UNKNOWN && !kv->reader.db)
-        kv->file_state = access(kv->path, F_OK) == 0 ? FILE_PRESENT : FILE_ABSENT;
-    store_ov_move(&kv->inflight, &kv->pending);
-    kv->in_flight = true;
-}
-
-static int step_done(conn_t *w, int idx, const char *sql)
-{
-    sqlite3_stmt *st = conn_stmt(w, idx, sql);
-    if (!st)
-        return -1;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS _do_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO _do_meta(key, value) VALUES('format', 1);"
-    "CREATE TABLE IF NOT EXISTS _do_kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
-
-int store_kv_commit_work(store_kv_t *kv, char *err, size_t errlen)
-{
-    if (take_injected_failure()) {
-        seterr(err, errlen, "injected commit failure");
+    if (rc != SQLITE_DONE) {
+        seterr(err, errlen, "cannot write to storage: %s", sqlite3_errmsg(kv->db));
+        store_kv_note_error(kv);
         return -1;
     }
-    if (!kv->writer.db && writer_open(kv, err, errlen) < 0)
-        return -1;
-    conn_t *w = &kv->writer;
-    const store_ov_t *b = &kv->inflight;
-    if (step_done(w, W_BEGIN, "BEGIN IMMEDIATE") < 0)
-        goto fail;
-    if (!kv->writer_schema && sqlite3_exec(w->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    if (b->cleared && step_done(w, W_CLEAR, "DELETE FROM _do_kv") < 0)
-        goto fail;
-    for (store_ov_node_t *n = store_ov_first(b); n; n = store_ov_next(n)) {
-        sqlite3_stmt *st;
-        if (n->del) {
-            st = conn_stmt(w, W_DELETE, "DELETE FROM _do_kv WHERE key=?1");
-        } else {
-            st = conn_stmt(w, W_UPSERT,
-                           "INSERT INTO _do_kv(key, value) VALUES(?1, ?2) "
-                           "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-        }
-        if (!st)
-            goto fail;
-        bind_bytes(st, 1, store_ov_key(n), n->klen);
-        if (!n->del)
-            bind_bytes(st, 2, n->val, n->vlen);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            goto fail;
-    }
-    if (step_done(w, W_COMMIT, "COMMIT") < 0)
-        goto fail;
-    kv->writer_schema = true;
     return 0;
-fail:
-    seterr(err, errlen, "cannot save storage to %s: %s", kv->path, sqlite3_errmsg(w->db));
-    if (!sqlite3_get_autocommit(w->db))
-        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-    /* Start over with a fresh connection next time: whatever failed may
-     * have left this one in a state we cannot see. */
-    conn_close(w);
-    return -1;
 }
 
-void store_kv_commit_done(store_kv_t *kv, bool ok)
+int store_kv_put(store_kv_t *kv, const uint8_t *key, size_t klen, const uint8_t *val,
+                 size_t vlen, bool no_cache, char *err, size_t errlen)
 {
-    store_shard_t *s = kv->shard;
-    store_ov_reset(&kv->inflight);
-    kv->in_flight = false;
-    if (ok) {
-        kv->file_state = FILE_PRESENT;
-    } else {
-        store_ov_reset(&kv->pending);
-        cache_clear(kv); /* it may hold values that never reached the disk */
-        if (!kv->reader.db)
-            kv->file_state = FILE_UNKNOWN; /* the failed attempt may have created it */
+    if (store_kv_begin(kv, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *st = stmt(kv, S_UPSERT,
+                            "INSERT INTO _do_kv(key, value) VALUES(?1, ?2) "
+                            "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+    if (!st) {
+        seterr(err, errlen, "cannot write to storage: %s", sqlite3_errmsg(kv->db));
+        return -1;
     }
-    /* The worker may have opened or closed the writer: account for it here,
-     * on the shard thread, which owns the count. */
-    if (kv->writer.db && !kv->writer_counted) {
-        kv->writer_counted = true;
-        s->open_handles++;
-    } else if (!kv->writer.db && kv->writer_counted) {
-        kv->writer_counted = false;
-        s->open_handles--;
+    bind_bytes(st, 1, key, klen);
+    bind_bytes(st, 2, val, vlen);
+    if (run_write(kv, st, err, errlen) < 0)
+        return -1;
+    kv->txn_wrote = true;
+    if (no_cache)
+        cache_forget(kv, key, klen);
+    else
+        cache_set(kv, key, klen, val ? val : empty_bytes, vlen);
+    return 0;
+}
+
+int store_kv_delete(store_kv_t *kv, const uint8_t *key, size_t klen, bool *existed, char *err,
+                    size_t errlen)
+{
+    *existed = false;
+    cache_ent_t *hit = cache_find(kv, key, klen);
+    if (hit && hit->absent)
+        return 0; /* known absent: nothing to write */
+    if (!kv->db && kv->file_state != FILE_PRESENT) {
+        if (kv->file_state == FILE_UNKNOWN)
+            kv->file_state = access(kv->path, F_OK) == 0 ? FILE_PRESENT : FILE_ABSENT;
+        if (kv->file_state == FILE_ABSENT)
+            return 0; /* an instance that never wrote: no file for a no-op */
     }
-    lru_touch(kv);
-    shard_evict(s, kv);
+    if (store_kv_begin(kv, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *st = stmt(kv, S_DELETE, "DELETE FROM _do_kv WHERE key=?1");
+    if (!st) {
+        seterr(err, errlen, "cannot write to storage: %s", sqlite3_errmsg(kv->db));
+        return -1;
+    }
+    bind_bytes(st, 1, key, klen);
+    if (run_write(kv, st, err, errlen) < 0)
+        return -1;
+    *existed = sqlite3_changes(kv->db) > 0;
+    if (*existed)
+        kv->txn_wrote = true;
+    cache_set(kv, key, klen, NULL, 0);
+    return 0;
+}
+
+int store_kv_delete_all(store_kv_t *kv, char *err, size_t errlen)
+{
+    cache_clear(kv);
+    if (!kv->db && kv->file_state != FILE_PRESENT) {
+        if (kv->file_state == FILE_UNKNOWN)
+            kv->file_state = access(kv->path, F_OK) == 0 ? FILE_PRESENT : FILE_ABSENT;
+        if (kv->file_state == FILE_ABSENT)
+            return 0;
+    }
+    if (store_kv_begin(kv, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *a = stmt(kv, S_CLEAR, "DELETE FROM _do_kv");
+    sqlite3_stmt *b = stmt(kv, S_ALARM_DEL, "DELETE FROM _do_alarm");
+    if (!a || !b) {
+        seterr(err, errlen, "cannot write to storage: %s", sqlite3_errmsg(kv->db));
+        return -1;
+    }
+    if (run_write(kv, a, err, errlen) < 0 || run_write(kv, b, err, errlen) < 0)
+        return -1;
+    kv->txn_wrote = true;
+    return 0;
+}
+
+/* ---- the alarm ----------------------------------------------------------------------------- */
+
+int store_kv_alarm_get(store_kv_t *kv, int64_t *ms, char *err, size_t errlen)
+{
+    *ms = -1;
+    bool have;
+    if (store_kv_open(kv, false, &have, err, errlen) < 0)
+        return -1;
+    if (!have || !kv->schema)
+        return 0;
+    sqlite3_stmt *st = stmt(kv, S_ALARM_GET, "SELECT at FROM _do_alarm WHERE id=1");
+    if (!st) {
+        seterr(err, errlen, "cannot read the alarm: %s", sqlite3_errmsg(kv->db));
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ms = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        seterr(err, errlen, "cannot read the alarm: %s", sqlite3_errmsg(kv->db));
+        return -1;
+    }
+    return 0;
+}
+
+int store_kv_alarm_set(store_kv_t *kv, int64_t ms, char *err, size_t errlen)
+{
+    if (ms < 0 && !kv->db && kv->file_state != FILE_PRESENT) {
+        if (kv->file_state == FILE_UNKNOWN)
+            kv->file_state = access(kv->path, F_OK) == 0 ? FILE_PRESENT : FILE_ABSENT;
+        if (kv->file_state == FILE_ABSENT)
+            return 0;
+    }
+    if (store_kv_begin(kv, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *st = ms >= 0 ? stmt(kv, S_ALARM_SET,
+                                      "INSERT INTO _do_alarm(id, at) VALUES(1, ?1) "
+                                      "ON CONFLICT(id) DO UPDATE SET at=excluded.at")
+                               : stmt(kv, S_ALARM_DEL, "DELETE FROM _do_alarm");
+    if (!st) {
+        seterr(err, errlen, "cannot write the alarm: %s", sqlite3_errmsg(kv->db));
+        return -1;
+    }
+    if (ms >= 0)
+        sqlite3_bind_int64(st, 1, ms);
+    if (run_write(kv, st, err, errlen) < 0)
+        return -1;
+    kv->txn_wrote = true;
+    return 0;
+}
+
+/* ---- the class's transactions ------------------------------------------------------------- */
+
+static int savepoint_stmt(store_kv_t *kv, const char *fmt, int depth, char *err, size_t errlen)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, fmt, depth, depth);
+    bool user = kv->user_sql;
+    kv->user_sql = false;
+    int rc = sqlite3_exec(kv->db, sql, NULL, NULL, NULL);
+    kv->user_sql = user;
+    if (rc != SQLITE_OK) {
+        seterr(err, errlen, "storage transaction failed: %s", sqlite3_errmsg(kv->db));
+        store_kv_note_error(kv);
+        return -1;
+    }
+    return 0;
+}
+
+int store_kv_savepoint(store_kv_t *kv, char *err, size_t errlen)
+{
+    if (store_kv_begin(kv, err, errlen) < 0)
+        return -1;
+    if (savepoint_stmt(kv, "SAVEPOINT dorm_t%d", kv->savepoints, err, errlen) < 0)
+        return -1;
+    kv->savepoints++;
+    return 0;
+}
+
+int store_kv_savepoint_depth(const store_kv_t *kv)
+{
+    return kv->savepoints;
+}
+
+int store_kv_release(store_kv_t *kv, char *err, size_t errlen)
+{
+    if (!kv->in_txn || kv->savepoints == 0) {
+        seterr(err, errlen, "storage transaction failed: no transaction is open");
+        return -1;
+    }
+    kv->savepoints--;
+    return savepoint_stmt(kv, "RELEASE dorm_t%d", kv->savepoints, err, errlen);
+}
+
+int store_kv_rollback(store_kv_t *kv, char *err, size_t errlen)
+{
+    if (!kv->in_txn || kv->savepoints == 0) {
+        seterr(err, errlen, "storage transaction failed: no transaction is open");
+        return -1;
+    }
+    kv->savepoints--;
+    /* The cache may hold values the rollback undoes. */
+    cache_clear(kv);
+    return savepoint_stmt(kv, "ROLLBACK TO dorm_t%d; RELEASE dorm_t%d", kv->savepoints, err,
+                          errlen);
+}
+
+/* ---- the end of a turn --------------------------------------------------------------------- */
+
+static store_job_t *job_new(store_kv_t *kv, int kind)
+{
+    store_job_t *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->path = xstrdup(kv->path);
+    j->durability = kv->shard->durability;
+    j->data_dir = xstrdup(kv->shard->data_dir);
+    return j;
+}
+
+int store_kv_commit(store_kv_t *kv, store_job_t **sync, store_job_t **ckpt, char *err,
+                    size_t errlen)
+{
+    *sync = NULL;
+    *ckpt = NULL;
+    if (kv->txn_lost) {
+        kv->txn_lost = false;
+        seterr(err, errlen, "the transaction of %s was rolled back by SQLite after an error",
+               kv->path);
+        return -1;
+    }
+    if (!kv->in_txn)
+        return 0;
+    if (kv->savepoints > 0)
+        return 0; /* a transaction of the class is still open: commit later */
+    bool wrote = kv->txn_wrote;
+    kv->in_txn = false;
+    kv->txn_wrote = false;
+    bool injected = wrote && take_injected_failure();
+    int rc = injected ? SQLITE_ERROR : sqlite3_exec(kv->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        if (injected)
+            seterr(err, errlen, "injected commit failure");
+        else
+            seterr(err, errlen, "cannot save storage to %s: %s", kv->path,
+                   sqlite3_errmsg(kv->db));
+        if (!sqlite3_get_autocommit(kv->db))
+            sqlite3_exec(kv->db, "ROLLBACK", NULL, NULL, NULL);
+        kv->in_txn = true;
+        txn_gone(kv);
+        return -1;
+    }
+    kv->schema = true;
+    kv->schema_new = false;
+    if (!wrote)
+        return 0;
+    int committed = 1;
+    if (kv->shard->durability == STORE_DURABILITY_FSYNC) {
+        *sync = job_new(kv, JOB_SYNC);
+        (*sync)->sync_main = kv->created;
+        kv->created = false;
+    }
+    if (kv->wal_frames < kv->ckpt_at)
+        kv->ckpt_at = 0; /* the WAL restarted */
+    if (kv->wal_frames - kv->ckpt_at >= CKPT_FRAMES) {
+        *ckpt = job_new(kv, JOB_CHECKPOINT);
+        kv->ckpt_at = kv->wal_frames;
+    }
+    return committed;
+}
+
+static int run_checkpoint(store_job_t *j, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        seterr(err, errlen, "cannot open %s to checkpoint it: %s", j->path,
+               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close_v2(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    /* This connection may write the main file: with full syncing it syncs
+     * the WAL before and the file after. */
+    sqlite3_exec(db,
+                 j->durability == STORE_DURABILITY_FSYNC ? "PRAGMA synchronous=FULL"
+                                                         : "PRAGMA synchronous=OFF",
+                 NULL, NULL, NULL);
+    int log = 0, done = 0;
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        seterr(err, errlen, "cannot checkpoint %s: %s", j->path, sqlite3_errmsg(db));
+    sqlite3_close_v2(db);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
+}
+
+int store_job_run(store_job_t *j, char *err, size_t errlen)
+{
+    if (j->kind == JOB_CHECKPOINT)
+        return run_checkpoint(j, err, errlen);
+    /* fsync works on the file, whichever descriptor names it: our own
+     * descriptor of the WAL makes what the connection wrote durable. */
+    if (j->also && fsync_path(j->also, false, err, errlen) < 0)
+        return -1;
+    buf_t wal = BUF_INIT;
+    buf_printf(&wal, "%s-wal", j->path);
+    int rc = fsync_path(buf_cstr(&wal), false, err, errlen);
+    buf_deinit(&wal);
+    if (rc == 0 && j->sync_main) {
+        rc = fsync_path(j->path, false, err, errlen);
+        if (rc == 0)
+            rc = sync_dirs_for(j->path, j->data_dir, err, errlen);
+    }
+    return rc;
+}
+
+void store_job_free(store_job_t *j)
+{
+    if (!j)
+        return;
+    free(j->path);
+    free(j->data_dir);
+    free(j->also);
+    free(j);
+}
+
+void store_job_also_sync(store_job_t *j, const char *path)
+{
+    free(j->also);
+    j->also = xstrdup(path);
+}
+
+store_job_t *store_checkpoint_job(const char *path, store_durability_t durability)
+{
+    store_job_t *j = xcalloc(1, sizeof *j);
+    j->kind = JOB_CHECKPOINT;
+    j->path = xstrdup(path);
+    j->durability = durability;
+    j->data_dir = xstrdup("");
+    return j;
 }

@@ -1,0 +1,320 @@
+/* The class's SQL (storage.sql.exec) on the instance's connection: an
+ * authorizer that keeps the reserved tables and transaction control out of
+ * reach of the class's statements, running the statements of a query one
+ * by one inside the turn's transaction, bindings, and rows to a sink.
+ * Depends on lib/ and sqlite3 only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store_int.h"
+
+static void deny(store_kv_t *kv, const char *fmt, const char *what)
+{
+    snprintf(kv->denied_buf, sizeof kv->denied_buf, fmt, what ? what : "");
+    kv->denied = kv->denied_buf;
+}
+
+/* Tables of the runtime: state.storage's keys, the alarm, our metadata. */
+static bool reserved(const char *table)
+{
+    return table && strncasecmp(table, "_do_", 4) == 0;
+}
+
+/* PRAGMAs a class may use: they read the schema or change only what its own
+ * statements see. The others could defeat durability or the WAL. */
+static bool pragma_allowed(const char *name)
+{
+    static const char *const ok[] = {
+        "table_info",        "table_xinfo",         "table_list",    "index_list",
+        "index_info",        "index_xinfo",         "foreign_key_list", "foreign_key_check",
+        "foreign_keys",      "defer_foreign_keys",  "case_sensitive_like", "recursive_triggers",
+        "quick_check",       "integrity_check",     "optimize",      "data_version",
+        "page_count",        "page_size",           "freelist_count", "function_list",
+        "collation_list",    "pragma_list",         "database_list", "ignore_check_constraints",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcasecmp(name, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+static int authorize(void *arg, int action, const char *a, const char *b, const char *dbname,
+                     const char *inner)
+{
+    store_kv_t *kv = arg;
+    if (!kv->user_sql)
+        return SQLITE_OK;
+    switch (action) {
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+        deny(kv,
+             "%sBEGIN, COMMIT, ROLLBACK and SAVEPOINT cannot be used in storage.sql.exec(): "
+             "the writes of an event are committed together by the runtime; use "
+             "storage.transactionSync() or storage.transaction() for a transaction",
+             NULL);
+        return SQLITE_DENY;
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        deny(kv, "%sATTACH and DETACH cannot be used in storage.sql.exec()", NULL);
+        return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+        if (pragma_allowed(a))
+            return SQLITE_OK;
+        deny(kv, "PRAGMA %s cannot be used in storage.sql.exec()", a);
+        return SQLITE_DENY;
+    case SQLITE_READ:
+    case SQLITE_UPDATE:
+    case SQLITE_INSERT:
+    case SQLITE_DELETE:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_VIEW:
+        if (reserved(a)) {
+            deny(kv,
+                 "the table %s is reserved for the runtime (state.storage's keys, the alarm): "
+                 "use the storage API for those",
+                 a);
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+        if (reserved(a) || reserved(b)) {
+            deny(kv, "the table %s is reserved for the runtime: use the storage API for it",
+                 reserved(b) ? b : a);
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
+    case SQLITE_ALTER_TABLE:
+        if (reserved(b)) {
+            deny(kv, "the table %s is reserved for the runtime: use the storage API for it", b);
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
+    default:
+        return SQLITE_OK;
+    }
+}
+
+void store_sql_attach(store_kv_t *kv)
+{
+    sqlite3_set_authorizer(kv->db, authorize, kv);
+}
+
+static void seterr(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
+
+/* True when only white space, semicolons and comments are left. */
+static bool only_trivia(const char *p, const char *end)
+{
+    while (p < end) {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';' || *p == '\f') {
+            p++;
+        } else if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            p += 2;
+            while (end - p >= 2 && !(p[0] == '*' && p[1] == '/'))
+                p++;
+            p = end - p >= 2 ? p + 2 : end;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int bind_value(sqlite3_stmt *st, int i, const store_value_t *v)
+{
+    switch (v->type) {
+    case STORE_INTEGER:
+        return sqlite3_bind_int64(st, i, v->i);
+    case STORE_REAL:
+        return sqlite3_bind_double(st, i, v->d);
+    case STORE_TEXT:
+        return sqlite3_bind_text64(st, i, v->p ? (const char *)v->p : "", v->len, SQLITE_STATIC,
+                                   SQLITE_UTF8);
+    case STORE_BLOB:
+        return sqlite3_bind_blob64(st, i, v->p ? (const void *)v->p : (const void *)"", v->len,
+                                   SQLITE_STATIC);
+    default:
+        return sqlite3_bind_null(st, i);
+    }
+}
+
+/* One prepared statement of the class, run to the end. */
+static int run_statement(store_kv_t *kv, sqlite3_stmt *st, const store_sql_sink_t *sink,
+                         store_sql_stats_t *stats, char *err, size_t errlen)
+{
+    int ncols = sqlite3_column_count(st);
+    if (ncols > 0 && sink && sink->columns) {
+        const char *names[ncols > 0 ? ncols : 1];
+        for (int c = 0; c < ncols; c++) {
+            const char *n = sqlite3_column_name(st, c);
+            names[c] = n ? n : "";
+        }
+        if (sink->columns(sink->arg, ncols, names) != 0)
+            return -1;
+    }
+    sqlite3_int64 before = sqlite3_total_changes64(kv->db);
+    store_value_t vals[ncols > 0 ? ncols : 1];
+    for (;;) {
+        kv->user_sql = true;
+        int rc = sqlite3_step(st);
+        kv->user_sql = false;
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            seterr(err, errlen, kv->denied ? kv->denied : sqlite3_errmsg(kv->db));
+            store_kv_note_error(kv);
+            return -1;
+        }
+        stats->rows_read++;
+        for (int c = 0; c < ncols; c++) {
+            store_value_t *v = &vals[c];
+            memset(v, 0, sizeof *v);
+            switch (sqlite3_column_type(st, c)) {
+            case SQLITE_INTEGER:
+                v->type = STORE_INTEGER;
+                v->i = sqlite3_column_int64(st, c);
+                break;
+            case SQLITE_FLOAT:
+                v->type = STORE_REAL;
+                v->d = sqlite3_column_double(st, c);
+                break;
+            case SQLITE_TEXT:
+                v->type = STORE_TEXT;
+                v->p = sqlite3_column_text(st, c);
+                v->len = (size_t)sqlite3_column_bytes(st, c);
+                break;
+            case SQLITE_BLOB:
+                v->type = STORE_BLOB;
+                v->p = sqlite3_column_blob(st, c);
+                v->len = (size_t)sqlite3_column_bytes(st, c);
+                break;
+            default:
+                v->type = STORE_NULL;
+            }
+        }
+        if (sink && sink->row && sink->row(sink->arg, ncols, vals) != 0)
+            return -1;
+    }
+    sqlite3_int64 changed = sqlite3_total_changes64(kv->db) - before;
+    if (changed > 0) {
+        stats->rows_written += (uint64_t)changed;
+        stats->rows_read += (uint64_t)changed;
+    }
+    return 0;
+}
+
+int store_sql_exec(store_kv_t *kv, const char *sql, size_t sql_len, const store_value_t *binds,
+                   int nbinds, const store_sql_sink_t *sink, store_sql_stats_t *stats, char *err,
+                   size_t errlen)
+{
+    memset(stats, 0, sizeof *stats);
+    bool have;
+    if (store_kv_open(kv, true, &have, err, errlen) < 0)
+        return -1;
+    const char *p = sql, *end = sql + sql_len;
+    int used = -1; /* the bindings were given to a statement */
+    while (p < end && !only_trivia(p, end)) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        kv->denied = NULL;
+        kv->user_sql = true;
+        int rc = sqlite3_prepare_v3(kv->db, p, (int)(end - p), 0, &st, &tail);
+        kv->user_sql = false;
+        if (rc != SQLITE_OK) {
+            seterr(err, errlen, kv->denied ? kv->denied : sqlite3_errmsg(kv->db));
+            sqlite3_finalize(st);
+            return -1;
+        }
+        if (!tail)
+            tail = end;
+        if (!st) { /* only a comment */
+            p = tail;
+            continue;
+        }
+        int nparams = sqlite3_bind_parameter_count(st);
+        bool last = only_trivia(tail, end);
+        if (nparams > 0 && !last) {
+            seterr(err, errlen,
+                   "only the last statement of a query may have parameters (?); run the "
+                   "others in exec() calls of their own");
+            sqlite3_finalize(st);
+            return -1;
+        }
+        if (last && nparams != nbinds) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "the statement has %d parameter%s but %d value%s were given to bind",
+                     nparams, nparams == 1 ? "" : "s", nbinds, nbinds == 1 ? "" : "s");
+            seterr(err, errlen, msg);
+            sqlite3_finalize(st);
+            return -1;
+        }
+        if (last)
+            used = nparams;
+        for (int i = 0; i < nparams; i++) {
+            if (bind_value(st, i + 1, &binds[i]) != SQLITE_OK) {
+                seterr(err, errlen, sqlite3_errmsg(kv->db));
+                sqlite3_finalize(st);
+                return -1;
+            }
+        }
+        /* A write joins the turn's transaction (begun here if needed). */
+        bool writes = !sqlite3_stmt_readonly(st);
+        if (writes && store_kv_begin(kv, err, errlen) < 0) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+        rc = run_statement(kv, st, sink, stats, err, errlen);
+        sqlite3_finalize(st);
+        if (rc < 0)
+            return -1;
+        if (writes)
+            kv->txn_wrote = true;
+        p = tail;
+    }
+    if (used < 0 && nbinds > 0) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "the query has no parameters but %d value%s were given to bind",
+                 nbinds, nbinds == 1 ? "" : "s");
+        seterr(err, errlen, msg);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t store_sql_database_size(store_kv_t *kv)
+{
+    bool have;
+    char err[16];
+    if (store_kv_open(kv, false, &have, err, sizeof err) < 0 || !have)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int64_t size = 0;
+    if (sqlite3_prepare_v2(kv->db,
+                           "SELECT page_count * page_size FROM pragma_page_count(), "
+                           "pragma_page_size()",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        size = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return size;
+}
