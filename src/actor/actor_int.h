@@ -13,6 +13,21 @@
 typedef struct instance instance_t;
 typedef struct classrt classrt_t;
 
+/* One class's counters on one shard (observe.c), found by the class's uuid.
+ * Instances and runtimes of the class point at it and hold a reference; the
+ * shard's map holds one more until the class leaves the catalog. */
+typedef struct actor_usage {
+    char *uuid;
+    char *app_id;
+    char *name;
+    uint64_t requests;
+    uint64_t cpu_ns;
+    uint64_t errors;
+    int refs;
+    bool listed; /* in shard->usage */
+    size_t row;  /* scratch for a usage report */
+} actor_usage_t;
+
 /* A request for an instance, from arrival to answer. */
 typedef struct event {
     struct event *next;
@@ -39,6 +54,9 @@ struct classrt {
     char *key;
     size_t keylen;
     int ninstances;
+    actor_usage_t *usage;  /* the class's counters (ref) */
+    int depth;             /* entries into JS in progress (never more than one) */
+    uint64_t cpu_started;  /* thread CPU time at the outer entry */
     bool broken;           /* out of memory: reset when its instances are gone */
     bool oom_logged;
     classrt_t *next_retired; /* in shard->retired: broken, replaced, not yet freed */
@@ -70,6 +88,8 @@ struct instance {
     bool listed_dirty;
     bool reset_requested;
     bool removed;          /* its class was deleted: purge once idle */
+    bool stale;            /* its app's env changed: drop the JS state once no event runs */
+    actor_usage_t *usage;  /* its class's counters (ref) */
     uint64_t last_used_ns;
     instance_t *next_runnable, *next_dirty;
     char label[200];       /* "counter/alice" for logs */
@@ -93,6 +113,7 @@ struct shard {
     map_t runtimes;
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
+    map_t usage;           /* class uuid -> actor_usage_t */
     uint64_t next_event_id;
     size_t nremoved;       /* instances with removed set, not yet evicted */
     instance_t *runnable;
@@ -133,6 +154,31 @@ void event_answer(event_t *ev, http_response_t *res);
 void event_fail(event_t *ev, int status, const char *code, const char *msg);
 void shard_mark_runnable(instance_t *inst);
 void shard_mark_dirty(instance_t *inst);
+
+/* observe.c: usage counters, class log lines, and the hooks WebSockets
+ * (issue 3) and alarms (issue 4) fill in. */
+actor_usage_t *usage_get(shard_t *s, const actor_class_t *cls); /* a new reference */
+void usage_unref(actor_usage_t *u);
+void usage_prune(shard_t *s, const actor_catalog_t *cat); /* forget classes not in cat */
+void usage_free_all(shard_t *s);
+uint64_t usage_thread_cpu_ns(void);
+/* A line for the server log and for the class's log ring (the class_log
+ * hook): console output and uncaught errors. subject is the log's subject
+ * ("counter/alice"); instance the instance id or NULL for module code. */
+void shard_class_log(shard_t *s, const actor_class_t *cls, const char *subject,
+                     const char *instance, int level, const char *msg, size_t len);
+void shard_class_logf(shard_t *s, const actor_class_t *cls, const char *subject,
+                      const char *instance, int level, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* WebSockets hook (issue 3): closes every WebSocket held by the app's
+ * instances on this shard with code and reason. Setting or deleting an env
+ * var calls it with 1012 (DESIGN.md 1.6). No WebSocket exists yet, so today
+ * there is nothing to close. */
+void actor_app_close_websockets(shard_t *s, const char *app_id, int code, const char *reason);
+/* Gauges for usage: WebSockets open (issue 3) and alarms set (issue 4) on the
+ * class's instances on this shard; 0 until those exist. */
+uint64_t actor_usage_websockets(shard_t *s, const actor_usage_t *u);
+uint64_t actor_usage_alarms(shard_t *s, const actor_usage_t *u);
 
 /* classrt.c */
 classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen);

@@ -189,7 +189,7 @@ test("management API: errors are JSON with a code and a message", async () => {
   assert.equal(bad.status, 401);
   const act = await srv.manage({ action: "explode" });
   assert.equal(act.status, 400);
-  assert.match(act.body.error.message, /deploy, list, get or delete/);
+  assert.match(act.body.error.message, /deploy, list, get, delete, usage, list_env, set_env or delete_env/);
   const app = await srv.manage({ app_id: "nope", action: "list" });
   assert.equal(app.status, 404);
   const get = await srv.manage({ action: "get", name: "missing" });
