@@ -33,6 +33,11 @@ typedef struct front {
     const control_config_t *cfg;
     uint8_t admin_hash[32]; /* SHA-256 of the admin token */
     mailbox_t *control_mb;
+    /* Class log lines posted to the control thread and not yet taken, and
+     * those dropped because too many were waiting (a class that logs
+     * faster than they can be kept must not grow memory without bound). */
+    atomic_int log_queued;
+    atomic_int log_dropped;
 } front_t;
 
 /* Shard hooks that run the front door (listener + routing + access) and

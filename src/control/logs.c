@@ -16,6 +16,7 @@
 #define RING_LINES 1000               /* lines kept per class */
 #define RING_BYTES ((size_t)1 << 20)  /* and at most this many bytes of them */
 #define LINE_MAX_BYTES 8192           /* a longer line is cut, and says so */
+#define QUEUE_MAX 20000               /* lines on their way to the control thread */
 
 typedef struct log_entry {
     uint64_t seq;
@@ -113,6 +114,11 @@ void logs_hook(shard_t *s, const actor_log_line_t *line, void *data)
 {
     front_t *f = data;
     (void)s;
+    if (atomic_fetch_add(&f->log_queued, 1) >= QUEUE_MAX) {
+        atomic_fetch_sub(&f->log_queued, 1);
+        atomic_fetch_add(&f->log_dropped, 1);
+        return; /* the server log still has it */
+    }
     size_t la = strlen(line->app_id), ln = strlen(line->name), lu = strlen(line->uuid);
     size_t li = line->instance ? strnlen(line->instance, 256) : 0;
     size_t len = line->len > LINE_MAX_BYTES ? LINE_MAX_BYTES : line->len;
@@ -297,9 +303,23 @@ void logs_on_mail(control_t *c, mail_t *mail)
         return;
     }
     log_mail_t *m = (log_mail_t *)mail;
+    atomic_fetch_sub(&c->front.log_queued, 1);
+    int dropped = atomic_exchange(&c->front.log_dropped, 0);
     const actor_class_t *cls = actor_catalog_class(c->snapshot, m->app, m->name, strlen(m->name));
     if (cls && strcmp(cls->uuid, m->uuid) == 0) {
         ring_t *r = ring_get(l, m->app, m->name, true);
+        if (dropped > 0) {
+            char note[160];
+            log_mail_t gap = *m;
+            gap.instance = NULL;
+            gap.level = 2;
+            gap.len = (size_t)snprintf(note, sizeof note,
+                                       "%d lines were not kept: they came faster than the server "
+                                       "could keep them (the server log has them)",
+                                       dropped);
+            gap.msg = note;
+            ring_push(r, &gap);
+        }
         ring_push(r, m);
         const log_entry_t *e = &r->entries[(r->first + r->count - 1) % RING_LINES];
         buf_t ev = BUF_INIT;

@@ -76,6 +76,31 @@ test("a change redeploys the app's classes: memory is reset at once, the new val
   await waitFor(() => /env: app default: set API_KEY; its classes are redeployed/.test(srv.log), { what: "the log line" });
 });
 
+test("the old state goes at once, not at the next request: its timers stop", async () => {
+  // The ticker logs every tick; the log shows when the old instance stops,
+  // without sending it a request (which would evict it anyway).
+  const ticker = `export class Ticker {
+    async fetch() {
+      this.timer = setInterval(() => console.log("tick"), 20);
+      return new Response("started");
+    }
+  }`;
+  await srv.deploy("ticker", ticker);
+  const ticks = async () => {
+    const r = await fetch(`${srv.url}/_api/logs?name=ticker`, { headers: { authorization: `Bearer ${srv.token}` } });
+    return ((await r.text()).match(/"message":"tick"/g) || []).length;
+  };
+  await srv.text("/_do/ticker/t");
+  await waitFor(async () => (await ticks()) >= 3, { what: "the timer to tick" });
+  await manage({ action: "set_env", key: "TICK", value: "1" });
+  const atChange = await ticks();
+  await new Promise((r) => setTimeout(r, 400));
+  const later = await ticks();
+  assert.ok(later <= atChange + 2, `the old instance's timer kept running: ${atChange} then ${later}`);
+  await manage({ action: "delete_env", key: "TICK" });
+  await manage({ action: "delete", name: "ticker" });
+});
+
 test("a redeploy of another class does not reset this one's memory", async () => {
   await read("/_do/env-modern/keep");
   assert.equal((await read("/_do/env-modern/keep")).count, 2);
