@@ -12,6 +12,7 @@ const talker = `export class Talker {
     for (let i = 0; i < n; i++) console.log("line", u.searchParams.get("say"), i, { deep: [1, 2] });
     if (u.searchParams.has("warn")) console.warn("careful");
     if (u.searchParams.has("throw")) throw new TypeError("bad thing " + u.searchParams.get("throw"));
+    if (u.searchParams.has("later")) setTimeout(() => { throw new RangeError("in a timer"); }, 1);
     return new Response("said");
   }
 }`;
@@ -64,6 +65,13 @@ test("console output and uncaught errors are kept per class and read back as eve
   const err = lines.find((l) => l.instance === "carol" && /bad thing/.test(l.message));
   assert.equal(err.level, "error");
   assert.match(err.message, /TypeError: bad thing 42/);
+  // an exception thrown by a timer, after the answer was sent
+  await srv.text("/_do/talker/dave?later=1");
+  await waitFor(async () => /RangeError: in a timer/.test((await logs("name=talker")).text), { what: "the timer's error" });
+  const t = parseEvents((await logs("name=talker")).text).map((e) => e.json).find((l) => /in a timer/.test(l.message));
+  assert.equal(t.level, "error");
+  assert.equal(t.instance, "dave");
+  assert.match(t.message, /uncaught exception in a timer callback/);
   // ids increase, events carry them, and after= skips what was seen
   for (let i = 1; i < ev.length; i++) assert.ok(lines[i].seq > lines[i - 1].seq);
   assert.equal(ev[0].id, String(lines[0].seq));
