@@ -253,6 +253,12 @@ test("RS256 with a PEM key and ES256 with a JWKS; a token signed with another ke
   const otherEc = signJwt({ sub: "r", aud: "shop" }, { alg: "ES256", key: ec2.privateKey, kid: "k1" });
   assert.equal((await call("shop", "/_do/whoami/e", { authorization: `Bearer ${otherEc}` })).status, 401);
 
+  // the shards verify with the same keys at the same time
+  const many = await Promise.all(Array.from({ length: 120 }, (_, i) => call("shop", `/_do/whoami/c${i}`, {
+    authorization: `Bearer ${i % 2 ? ecTok : rsTok}`,
+  })));
+  assert.deepEqual([...new Set(many.map((m) => m.status))], [200]);
+
   // clear: back to the shape check
   const c = await srv.apps({ action: "set_auth", app_id: "shop", clear: true });
   assert.equal(c.status, 200);
