@@ -22,27 +22,47 @@
 
 enum actor_access { ACCESS_PUBLIC, ACCESS_AUTHENTICATED, ACCESS_SERVICE_KEY };
 
+/* One env var of an app, as this.env shows it. The value is a secret: it is
+ * wiped when the class version holding it is freed. */
+typedef struct actor_env_var {
+    char *key;
+    char *value;
+} actor_env_var_t;
+
 /* A deployed class version. Immutable once published; shared by shards
- * through reference counting. */
+ * through reference counting. A class version is what (version,
+ * env_version) names: a redeploy raises version, a change of the app's env
+ * vars raises env_version, and either starts fresh runtimes and instances. */
 typedef struct actor_class {
     atomic_int refs;
     char *app_id;
     char *name;        /* "chat-room" */
     char *class_name;  /* "ChatRoom" */
-    char *uuid;
+    char *uuid;        /* stable across redeploys; new after a delete */
     enum actor_access access;
     int64_t version;
+    int64_t env_version;
     uint8_t *bytecode;
     size_t bytecode_len;
+    actor_env_var_t *env; /* the app's env vars (owned) */
+    size_t nenv;
 } actor_class_t;
 
 actor_class_t *actor_class_ref(actor_class_t *c);
 void actor_class_unref(actor_class_t *c);
+/* True when a and b are the same class version (same code, same env). */
+bool actor_class_same_version(const actor_class_t *a, const actor_class_t *b);
 
 typedef struct actor_app {
     char *id;
     char *subdomain;
-    char *service_key;
+    char *service_key_hash;  /* sha256 of the service key, 64 hex chars */
+    int64_t env_version;
+    /* The control layer's parsed JWT settings (NULL when the app has none),
+     * freed with the snapshot through auth_free, from whichever thread
+     * drops the last reference. */
+    void *auth;
+    void (*auth_free)(void *auth);
 } actor_app_t;
 
 /* What every shard knows of apps and classes: an immutable snapshot. */
@@ -85,6 +105,19 @@ typedef struct actor_reply {
     http_conn_t *conn;
 } actor_reply_t;
 
+/* A line a class wrote (console.*) or an uncaught error of a class, for the
+ * layer above to keep (DESIGN.md: `dorm logs`). level: 0 debug, 1 info,
+ * 2 warn, 3 error. The strings are borrowed for the call. */
+typedef struct actor_log_line {
+    const char *app_id;
+    const char *name;      /* the class's deploy name */
+    const char *uuid;      /* the class's stable id */
+    const char *instance;  /* "counter/alice", or the class for module-level code */
+    int level;
+    const char *msg;
+    size_t len;
+} actor_log_line_t;
+
 /* Hooks the layer above provides, run on each shard's thread. */
 typedef struct shard_hooks {
     /* The loop is running: set up listeners. Returns 0 or -1 (startup fails). */
@@ -92,6 +125,12 @@ typedef struct shard_hooks {
     /* Stop accepting; call shard_listeners_closed when done. */
     void (*stop)(shard_t *s, void *data);
     void *data;
+    /* A class's log line (may be NULL). Runs inside the class's entry into
+     * JS: it must not block or call back into this layer. */
+    void (*class_log)(shard_t *s, const actor_log_line_t *line, void *data);
+    /* The shard is about to exit (every instance is gone): free what start
+     * made (may be NULL). */
+    void (*exit)(shard_t *s, void *data);
 } shard_hooks_t;
 
 /* Creates and starts n shards. Blocks until each is running its loop (and
@@ -99,8 +138,19 @@ typedef struct shard_hooks {
 shard_t **shards_start(int n, const actor_config_t *cfg, actor_catalog_t *catalog,
                        const shard_hooks_t *hooks, char *err, size_t errlen);
 /* Asks every shard to stop (finish in-flight events, commit, close) and joins
- * them. */
+ * them: shards_drain, then shards_join. */
 void shards_stop(shard_t **shards, int n);
+/* Phase 1 of stopping: blocks until every shard has closed its listeners and
+ * finished its events. The shards still run their loops (messages, timers). */
+void shards_drain(shard_t **shards, int n);
+/* Phase 2: every shard commits what is left, frees its instances and exits;
+ * joins them and frees the array. Nothing may be posted to a shard after this
+ * starts. */
+void shards_join(shard_t **shards, int n);
+
+/* Runs fn(s, arg) on shard s's own thread, in the order of posting, from any
+ * thread. fn owns arg. Must not be called once shards_join has started. */
+void shard_call(shard_t *s, void (*fn)(shard_t *s, void *arg), void *arg);
 
 int shard_index(const shard_t *s);
 int shard_count(const shard_t *s);
@@ -140,6 +190,35 @@ void shard_listeners_closed(shard_t *s);
  * -1 with a message in err. */
 int actor_check_class(uv_loop_t *loop, const uint8_t *bc, size_t len, size_t memory_limit,
                       uint64_t cpu_limit_ms, char **class_name, char **export_name, buf_t *err);
+
+/* ---- usage (per shard, gathered on request) ------------------------------------------- */
+
+/* What one shard knows of one class (by uuid): counters since the process
+ * started, and gauges of now. */
+typedef struct actor_usage_row {
+    char *uuid;
+    char *app_id;
+    char *name;
+    uint64_t requests;        /* requests routed to an instance of the class */
+    uint64_t cpu_ns;          /* CPU time spent in the class's JS */
+    uint64_t errors;          /* events that failed, uncaught exceptions */
+    uint64_t instances_live;  /* instances in memory now */
+    uint64_t websockets_open; /* see actor_usage_websockets */
+    uint64_t alarms_pending;  /* see actor_usage_alarms */
+} actor_usage_row_t;
+
+typedef struct actor_usage_report {
+    actor_usage_row_t *rows;
+    size_t n;
+} actor_usage_report_t;
+
+/* Gathers every shard's rows. done(reports, n, data) runs on the thread of
+ * the last shard to answer, with one report per shard (index = shard); it
+ * owns them and frees them with actor_usage_reports_free. */
+void shards_collect_usage(shard_t **shards, int n,
+                          void (*done)(actor_usage_report_t *reports, int n, void *data),
+                          void *data);
+void actor_usage_reports_free(actor_usage_report_t *reports, int n);
 
 /* Test hook (not reachable by users): the next n commits of the process fail. */
 void actor_fail_next_commits(int n);

@@ -13,7 +13,7 @@
 #include "actor.h"
 
 /* Mail between shards (shard.c dispatches it). */
-enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT, M_WS_REPLY, M_WS_ATTACH };
+enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT, M_WS_REPLY, M_WS_ATTACH, M_CALL };
 
 typedef struct instance instance_t;
 typedef struct classrt classrt_t;
@@ -26,6 +26,21 @@ enum event_kind {
     EV_WS_ERROR,   /* it failed (protocol error, slow reader): then a close follows */
     EV_ALARM,      /* the alarm is due: alarm({retryCount, isRetry}) (code: retryCount) */
 };
+
+/* One class's counters on one shard (observe.c), found by the class's uuid.
+ * Instances and runtimes of the class point at it and hold a reference; the
+ * shard's map holds one more until the class leaves the catalog. */
+typedef struct actor_usage {
+    char *uuid;
+    char *app_id;
+    char *name;
+    uint64_t requests;
+    uint64_t cpu_ns;
+    uint64_t errors;
+    int refs;
+    bool listed; /* in shard->usage */
+    size_t row;  /* scratch for a usage report */
+} actor_usage_t;
 
 /* Something for an instance to handle, from arrival to the end. */
 typedef struct event {
@@ -95,6 +110,9 @@ struct classrt {
     char *key;
     size_t keylen;
     int ninstances;
+    actor_usage_t *usage;  /* the class's counters (ref) */
+    int depth;             /* entries into JS in progress (never more than one) */
+    uint64_t cpu_started;  /* thread CPU time at the outer entry */
     bool broken;           /* out of memory: reset when its instances are gone */
     bool oom_logged;
     classrt_t *next_retired; /* in shard->retired: broken, replaced, not yet freed */
@@ -135,6 +153,8 @@ struct instance {
     bool listed_dirty;
     bool reset_requested;
     bool removed;          /* its class was deleted: purge once idle */
+    bool stale;            /* its app's env changed: drop the JS state once no event runs */
+    actor_usage_t *usage;  /* its class's counters (ref) */
     uint64_t last_used_ns;
     instance_t *next_runnable, *next_dirty;
     char label[200];       /* "counter/alice" for logs */
@@ -158,6 +178,7 @@ struct shard {
     map_t runtimes;
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
+    map_t usage;           /* class uuid -> actor_usage_t */
     uint64_t next_event_id;
     /* alarms.c */
     struct store_alarm_index *alarm_index;
@@ -269,6 +290,29 @@ void sock_mail(shard_t *s, mail_t *m);
  * sends the connection back for sock_id. */
 void sock_post_reply(actor_reply_t reply, http_response_t *res, shard_t *owner,
                      uint64_t sock_id);
+/* observe.c: usage counters, class log lines, and the hooks WebSockets
+ * (issue 3) and alarms (issue 4) fill in. */
+actor_usage_t *usage_get(shard_t *s, const actor_class_t *cls); /* a new reference */
+void usage_unref(actor_usage_t *u);
+void usage_prune(shard_t *s, const actor_catalog_t *cat); /* forget classes not in cat */
+void usage_free_all(shard_t *s);
+uint64_t usage_thread_cpu_ns(void);
+/* A line for the server log and for the class's log ring (the class_log
+ * hook): console output and uncaught errors. subject is the log's subject
+ * ("counter/alice"); instance the instance id or NULL for module code. */
+void shard_class_log(shard_t *s, const actor_class_t *cls, const char *subject,
+                     const char *instance, int level, const char *msg, size_t len);
+void shard_class_logf(shard_t *s, const actor_class_t *cls, const char *subject,
+                      const char *instance, int level, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Closes every WebSocket held by the app's instances on this shard
+ * (hibernatable or not) with code and reason. Setting or deleting an env var
+ * calls it with 1012 (DESIGN.md 1.6). */
+void actor_app_close_websockets(shard_t *s, const char *app_id, int code, const char *reason);
+/* Gauges for usage: WebSockets open and alarms set on the class's instances
+ * on this shard. */
+uint64_t actor_usage_websockets(shard_t *s, const actor_usage_t *u);
+uint64_t actor_usage_alarms(shard_t *s, const actor_usage_t *u);
 
 /* classrt.c */
 classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen);

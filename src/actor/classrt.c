@@ -15,15 +15,13 @@
 static void rt_log(api_host_t *h, int level, const char *msg, size_t len)
 {
     classrt_t *rt = (classrt_t *)h;
-    static const enum log_level map[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
-    const char *subject = rt->label;
-    char buf[256];
+    const char *subject = rt->label, *id = NULL;
     if (h->current) {
         instance_t *inst = h->current->owner;
-        snprintf(buf, sizeof buf, "%s", inst->label);
-        subject = buf;
+        subject = inst->label;
+        id = (const char *)inst->id;
     }
-    log_raw(map[level & 3], subject, msg, len);
+    shard_class_log(rt->shard, rt->cls, subject, id, level, msg, len);
 }
 
 static void web_log(void *opaque, int level, const char *msg, size_t len)
@@ -45,8 +43,10 @@ static void rt_run_callback(api_host_t *h, api_state_t *st, JSValueConst fn, int
         JSValue e = JS_GetException(rt->js->ctx);
         if (!rt->js->timed_out && !jsrt_is_oom(rt->js->ctx, e)) {
             char *s = web_format_error(rt->js->ctx, e);
-            log_error(inst->label, "uncaught exception in a timer callback: %s", s);
+            shard_class_logf(rt->shard, inst->cls, inst->label, (const char *)inst->id, 3,
+                             "uncaught exception in a timer callback: %s", s);
             free(s);
+            rt->usage->errors++;
         }
         JS_Throw(rt->js->ctx, e);
     }
@@ -58,7 +58,19 @@ static void rt_run_callback(api_host_t *h, api_state_t *st, JSValueConst fn, int
 void classrt_enter(classrt_t *rt, instance_t *inst)
 {
     rt->host.current = inst ? &inst->api : NULL;
+    if (rt->depth++ == 0)
+        rt->cpu_started = usage_thread_cpu_ns();
     jsrt_begin(rt->js, rt->shard->cfg.cpu_limit_ms);
+}
+
+/* CPU time of the entry that ends now, for usage's do_cpu_ms. */
+static void account_cpu(classrt_t *rt)
+{
+    if (rt->depth > 0 && --rt->depth == 0) {
+        uint64_t now = usage_thread_cpu_ns();
+        if (now > rt->cpu_started)
+            rt->usage->cpu_ns += now - rt->cpu_started;
+    }
 }
 
 int classrt_leave(classrt_t *rt, instance_t *inst)
@@ -83,20 +95,22 @@ int classrt_leave(classrt_t *rt, instance_t *inst)
             rt->broken = true;
         JS_FreeValue(ctx, e);
     }
+    account_cpu(rt);
     if (rt->js->timed_out) {
-        log_error(inst ? inst->label : rt->label,
-                  "exceeded the CPU limit of %llu ms for one event; the instance is reset",
-                  (unsigned long long)rt->shard->cfg.cpu_limit_ms);
+        shard_class_logf(rt->shard, rt->cls, inst ? inst->label : rt->label,
+                         inst ? (const char *)inst->id : NULL, 3,
+                         "exceeded the CPU limit of %llu ms for one event; the instance is reset",
+                         (unsigned long long)rt->shard->cfg.cpu_limit_ms);
         rc = -1;
     }
     if (rt->js->oom)
         rt->broken = true;
     if (rt->broken) {
         if (!rt->oom_logged)
-            log_error(rt->label,
-                  "ran out of memory (limit %zu MiB per class on a shard); the class runtime "
-                      "and its instances on this shard are reset",
-                      rt->shard->cfg.memory_limit >> 20);
+            shard_class_logf(rt->shard, rt->cls, rt->label, NULL, 3,
+                             "ran out of memory (limit %zu MiB per class on a shard); the class "
+                             "runtime and its instances on this shard are reset",
+                             rt->shard->cfg.memory_limit >> 20);
         rt->oom_logged = true;
         rc = -1;
     }
@@ -117,6 +131,8 @@ static char *make_key(const actor_class_t *cls, size_t *len)
     buf_puts(&b, cls->name);
     buf_putc(&b, 0);
     buf_printf(&b, "%lld", (long long)cls->version);
+    buf_putc(&b, 0);
+    buf_printf(&b, "%lld", (long long)cls->env_version);
     return (char *)buf_steal(&b, len);
 }
 
@@ -139,6 +155,7 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
     rt = xcalloc(1, sizeof *rt);
     rt->shard = s;
     rt->cls = actor_class_ref(cls);
+    rt->usage = usage_get(s, cls);
     rt->key = key;
     rt->keylen = klen;
     rt->ctor = JS_UNDEFINED;
@@ -164,7 +181,10 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
         goto fail_js;
     char *export_name = NULL;
     jsrt_begin(rt->js, s->cfg.cpu_limit_ms);
+    uint64_t cpu0 = usage_thread_cpu_ns();
     rt->ctor = jsrt_load_class(rt->js, cls->bytecode, cls->bytecode_len, &export_name);
+    uint64_t cpu1 = usage_thread_cpu_ns();
+    rt->usage->cpu_ns += cpu1 > cpu0 ? cpu1 - cpu0 : 0;
     rt->js->deadline_ns = 0;
     free(export_name);
     if (JS_IsException(rt->ctor))
@@ -195,6 +215,7 @@ void classrt_free(classrt_t *rt)
         map_deinit(&rt->host.timers);
         jsrt_free(rt->js);
     }
+    usage_unref(rt->usage);
     actor_class_unref(rt->cls);
     free(rt->key);
     free(rt);
@@ -250,7 +271,7 @@ void classrt_reap(shard_t *s)
             continue;
         actor_class_t *cur = actor_catalog_class(s->catalog, rt->cls->app_id, rt->cls->name,
                                                  strlen(rt->cls->name));
-        if (rt->broken || !cur || cur->version != rt->cls->version || s->exiting)
+        if (rt->broken || !cur || !actor_class_same_version(cur, rt->cls) || s->exiting)
             dead[nd++] = rt;
     }
     for (int i = 0; i < nd; i++) {

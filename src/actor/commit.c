@@ -144,9 +144,10 @@ void commit_host_init(api_host_t *h)
  * be seen. */
 static void writes_lost(instance_t *inst, uint64_t kept, const char *what, const char *err)
 {
-    log_error(inst->label, "%s failed: %s; answers that depended on it are dropped and the "
-                           "instance is reset",
-              what, err);
+    shard_class_logf(inst->shard, inst->cls, inst->label, (const char *)inst->id, 3,
+                     "%s failed: %s; answers that depended on it are dropped and the instance "
+                     "is reset",
+                     what, err);
     event_t *keep = NULL, **tail = &keep;
     while (inst->held) {
         event_t *ev = inst->held;

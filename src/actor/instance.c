@@ -53,6 +53,7 @@ instance_t *instance_get(shard_t *s, actor_class_t *cls, const uint8_t *id, size
     inst->api.unblocked = instance_unblocked;
     store_id_hex(id, id_len, inst->api.idhex);
     inst->api.kv = store_kv_new(s->store, cls->app_id, cls->name, id, id_len);
+    inst->usage = usage_get(s, cls);
     inst->last_used_ns = uv_hrtime();
     snprintf(inst->label, sizeof inst->label, "%s/%.*s", cls->name,
              (int)(id_len > 120 ? 120 : id_len), (const char *)id);
@@ -148,6 +149,8 @@ void event_answer(event_t *ev, http_response_t *res)
 
 void event_fail(event_t *ev, int status, const char *code, const char *msg)
 {
+    if (ev->inst && ev->inst->usage)
+        ev->inst->usage->errors++;
     if (ev->kind != EV_HTTP) {
         event_done(ev);
         return;
@@ -233,7 +236,8 @@ bool instance_idle(const instance_t *inst)
 {
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->held_out &&
            !instance_durability_pending(inst) && inst->api.ntimers == 0 &&
-           inst->api.blocked == 0 && !inst->sync_waiters;
+           inst->api.blocked == 0 && !inst->sync_waiters && !inst->listed_runnable &&
+           !inst->listed_dirty;
 }
 
 void instance_evict(instance_t *inst)
@@ -245,6 +249,7 @@ void instance_evict(instance_t *inst)
         s->nremoved--;
     map_remove(&s->instances, inst->key, inst->keylen);
     store_kv_free(inst->api.kv);
+    usage_unref(inst->usage);
     actor_class_unref(inst->cls);
     free(inst->key);
     free(inst->id);
@@ -258,7 +263,7 @@ static int start(instance_t *inst)
     char err[512];
     classrt_t *rt = classrt_get(s, inst->cls, err, sizeof err);
     if (!rt) {
-        log_error(inst->label, "%s", err);
+        shard_class_logf(s, inst->cls, inst->label, (const char *)inst->id, 3, "%s", err);
         return -1;
     }
     JSContext *ctx = rt->js->ctx;
@@ -267,6 +272,10 @@ static int start(instance_t *inst)
     inst->status = INST_ACTIVE;
     inst->state = api_state_new(ctx, &inst->api);
     inst->api.env = JS_NewObject(ctx);
+    /* this.env: the app's env vars as strings (bindings come with their issue). */
+    for (size_t i = 0; i < inst->cls->nenv; i++)
+        JS_SetPropertyStr(ctx, inst->api.env, inst->cls->env[i].key,
+                          JS_NewString(ctx, inst->cls->env[i].value));
     if (JS_IsException(inst->state)) {
         inst->state = JS_UNDEFINED;
         drop_js(inst, 1011, "the Durable Object could not be started");
@@ -285,7 +294,8 @@ static int start(instance_t *inst)
         JSValue e = JS_GetException(ctx);
         if (!rt->js->timed_out) {
             char *msg = web_format_error(ctx, e);
-            log_error(inst->label, "the constructor threw: %s", msg);
+            shard_class_logf(s, inst->cls, inst->label, (const char *)inst->id, 3,
+                             "the constructor threw: %s", msg);
             free(msg);
         }
         inst->obj = JS_UNDEFINED;
@@ -401,12 +411,15 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
                  "shard); its class's instances on this shard have been reset",
                  inst->label, s->cfg.memory_limit >> 20);
         res = http_response_error(500, "DO_MEMORY_LIMIT", msg);
+        inst->usage->errors++;
     } else if (ok) {
         if (web_response_read(inst->rt->web, ctx, value, &res) < 0) {
             JSValue e = JS_GetException(ctx);
             char *msg = web_format_error(ctx, e);
-            log_error(inst->label, "%s", msg);
+            shard_class_log(s, inst->cls, inst->label, (const char *)inst->id, 3, msg,
+                            strlen(msg));
             res = http_response_error(500, "DO_BAD_RESPONSE", msg);
+            inst->usage->errors++;
             free(msg);
             JS_FreeValue(ctx, e);
         } else {
@@ -420,9 +433,12 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
                  "it has been reset",
                  inst->label, (unsigned long long)s->cfg.cpu_limit_ms);
         res = http_response_error(500, "DO_CPU_LIMIT", msg);
+        inst->usage->errors++;
     } else {
         char *msg = web_format_error(ctx, value);
-        log_error(inst->label, "fetch() threw: %s", msg);
+        shard_class_logf(s, inst->cls, inst->label, (const char *)inst->id, 3,
+                         "fetch() threw: %s", msg);
+        inst->usage->errors++;
         /* The first line is the error; the stack stays in the log. */
         char *nl = strchr(msg, '\n');
         if (nl)
@@ -433,7 +449,7 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
     /* Sockets this request accepted but did not return end with it. */
     sock_drop_unbound(inst, ev->id);
     event_answer(ev, res);
-    if (inst->queue)
+    if (inst->queue || (inst->stale && inst->inflight == 0))
         shard_mark_runnable(inst);
 }
 
@@ -540,6 +556,12 @@ static void deliver(instance_t *inst, event_t *ev)
 void instance_run(instance_t *inst)
 {
     shard_t *s = inst->shard;
+    if (inst->stale && inst->inflight == 0) {
+        /* The app's env changed: the old state goes now, the next event
+         * starts a fresh instance with the new env. */
+        inst->stale = false;
+        instance_reset(inst, 500, "was redeployed");
+    }
     while (inst->queue) {
         if (inst->reset_requested || (inst->rt && inst->rt->broken)) {
             instance_reset(inst, 500,
@@ -563,9 +585,17 @@ void instance_run(instance_t *inst)
             continue;
         }
         if (cur != inst->cls) {
-            if (inst->inflight > 0)
-                return;
-            drop_js(inst, 1012, "the Durable Object was redeployed");
+            /* Every publish brings new class objects; only a new version
+             * (code or env) replaces the instance's state. */
+            if (!actor_class_same_version(cur, inst->cls)) {
+                if (inst->inflight > 0)
+                    return;
+                drop_js(inst, 1012, "the Durable Object was redeployed");
+            }
+            if (strcmp(cur->uuid, inst->cls->uuid) != 0) {
+                usage_unref(inst->usage);
+                inst->usage = usage_get(s, cur);
+            }
             actor_class_unref(inst->cls);
             inst->cls = actor_class_ref(cur);
         }

@@ -12,6 +12,11 @@
 #include "../lib/mem.h"
 #include "actor_int.h"
 
+typedef struct msg_call {
+    mail_t mail;
+    void (*fn)(shard_t *s, void *arg);
+    void *arg;
+} msg_call_t;
 
 typedef struct msg_event {
     mail_t mail;
@@ -57,7 +62,22 @@ void actor_class_unref(actor_class_t *c)
     free(c->class_name);
     free(c->uuid);
     free(c->bytecode);
+    for (size_t i = 0; i < c->nenv; i++) {
+        free(c->env[i].key);
+        /* A secret: do not leave it in freed memory. */
+        volatile char *p = c->env[i].value;
+        while (p && *p)
+            *p++ = 0;
+        free(c->env[i].value);
+    }
+    free(c->env);
     free(c);
+}
+
+bool actor_class_same_version(const actor_class_t *a, const actor_class_t *b)
+{
+    return a == b || (a->version == b->version && a->env_version == b->env_version &&
+                      strcmp(a->uuid, b->uuid) == 0);
 }
 
 actor_catalog_t *actor_catalog_ref(actor_catalog_t *c)
@@ -74,7 +94,9 @@ void actor_catalog_unref(actor_catalog_t *c)
     for (size_t i = 0; i < c->napps; i++) {
         free(c->apps[i].id);
         free(c->apps[i].subdomain);
-        free(c->apps[i].service_key);
+        free(c->apps[i].service_key_hash);
+        if (c->apps[i].auth && c->apps[i].auth_free)
+            c->apps[i].auth_free(c->apps[i].auth);
     }
     free(c->apps);
     for (size_t i = 0; i < c->nclasses; i++)
@@ -203,7 +225,17 @@ static void enqueue_local(shard_t *s, actor_class_t *cls, const uint8_t *id, siz
         return;
     }
     instance_t *inst = instance_get(s, cls, id, id_len);
+    inst->usage->requests++;
     instance_enqueue(inst, ev);
+}
+
+void shard_call(shard_t *s, void (*fn)(shard_t *s, void *arg), void *arg)
+{
+    msg_call_t *m = xcalloc(1, sizeof *m);
+    m->mail.kind = M_CALL;
+    m->fn = fn;
+    m->arg = arg;
+    mailbox_post(s->mb, &m->mail);
 }
 
 void shard_dispatch(shard_t *s, actor_class_t *cls, const uint8_t *id, size_t id_len,
@@ -289,7 +321,9 @@ static void evict_removed(shard_t *s)
         instance_t *inst = e->value;
         if (!inst->removed)
             continue;
-        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst))
+        /* One still on this turn's lists goes at the turn's end. */
+        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst) ||
+            inst->listed_runnable || inst->listed_dirty)
             continue;
         dead[n++] = inst;
     }
@@ -332,10 +366,35 @@ static void sweep_cb(uv_timer_t *h)
 
 /* ---- catalog updates ------------------------------------------------------------------ */
 
+/* An app whose env vars changed is redeployed as a whole (DESIGN.md 1.6): its
+ * WebSockets are closed with 1012 and the in-memory state of its instances
+ * goes now, or as soon as the events they are running have finished. */
+static void env_changed(shard_t *s, const actor_catalog_t *old, const actor_catalog_t *cat)
+{
+    for (size_t i = 0; i < cat->napps; i++) {
+        const actor_app_t *a = &cat->apps[i];
+        const actor_app_t *before = actor_catalog_app(old, a->id);
+        if (!before || before->env_version == a->env_version)
+            continue;
+        actor_app_close_websockets(s, a->id, 1012, "the app's environment changed");
+        size_t it;
+        for (map_entry_t *e = map_first(&s->instances, &it); e;
+             e = map_next(&s->instances, e, &it)) {
+            instance_t *inst = e->value;
+            if (strcmp(inst->cls->app_id, a->id) == 0 && inst->rt) {
+                inst->stale = true;
+                shard_mark_runnable(inst); /* instance_run drops it when no event runs */
+            }
+        }
+    }
+}
+
 static void apply_catalog(shard_t *s, actor_catalog_t *cat)
 {
     actor_catalog_t *old = s->catalog;
     s->catalog = cat;
+    usage_prune(s, cat);
+    env_changed(s, old, cat);
     /* Mark instances of deleted classes; changed classes are handled at the
      * instance's next event (instance_run). */
     size_t it;
@@ -356,6 +415,9 @@ static void apply_catalog(shard_t *s, actor_catalog_t *cat)
         }
     }
     actor_catalog_unref(old);
+    /* Idle instances of deleted classes close their storage before the
+     * control thread hears the publish is done, and purges the files. */
+    evict_removed(s);
 }
 
 void shards_publish(shard_t **shards, int n, actor_catalog_t *cat, void (*done)(void *data),
@@ -457,8 +519,13 @@ static void teardown(shard_t *s)
         instance_evict(all[i]);
     }
     free(all);
+    /* What this turn had listed is gone with them. */
+    s->runnable = NULL;
+    s->dirty = NULL;
     classrt_reap(s);
     s->hooks.stop = NULL;
+    if (s->hooks.exit)
+        s->hooks.exit(s, s->hooks.data);
 }
 
 /* ---- the mailbox ------------------------------------------------------------------------ */
@@ -507,6 +574,11 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
         teardown(s);
         uv_stop(&s->loop);
         break;
+    case M_CALL: {
+        msg_call_t *c = (msg_call_t *)m;
+        c->fn(s, c->arg);
+        break;
+    }
     }
     free(m);
 }
@@ -538,6 +610,7 @@ static void *shard_main(void *arg)
     map_init(&s->events);
     sock_shard_init(s);
     alarms_shard_init(s);
+    map_init(&s->usage);
 
     int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
     pthread_mutex_lock(&s->lock);
@@ -559,6 +632,8 @@ static void *shard_main(void *arg)
     map_deinit(&s->instances);
     map_deinit(&s->runtimes);
     map_deinit(&s->events);
+    usage_free_all(s);
+    map_deinit(&s->usage);
     store_shard_free(s->store);
     actor_catalog_unref(s->catalog);
     return NULL;
@@ -613,6 +688,12 @@ void shard_fail_start(shard_t *s, const char *msg)
 
 void shards_stop(shard_t **shards, int n)
 {
+    shards_drain(shards, n);
+    shards_join(shards, n);
+}
+
+void shards_drain(shard_t **shards, int n)
+{
     struct stop_sync *stop = shards[0]->stop;
     for (int i = 0; i < n; i++) {
         mail_t *m = xcalloc(1, sizeof *m);
@@ -625,6 +706,11 @@ void shards_stop(shard_t **shards, int n)
     while (stop->drained < n)
         pthread_cond_wait(&stop->cond, &stop->lock);
     pthread_mutex_unlock(&stop->lock);
+}
+
+void shards_join(shard_t **shards, int n)
+{
+    struct stop_sync *stop = shards[0]->stop;
     for (int i = 0; i < n; i++) {
         mail_t *m = xcalloc(1, sizeof *m);
         m->kind = M_EXIT;

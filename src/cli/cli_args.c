@@ -1,11 +1,13 @@
-/* The CLI's pure front half: the usage texts, argument parsing, and where the
- * server URL, the admin token and a deploy's code come from. It reads files
+/* The CLI's pure front half: argument parsing, and where the server URL, the
+ * admin token, a deploy's code and a value from stdin come from. It reads files
  * and the environment but never the network, and includes nothing of the
  * server (no quickjs.h, no sqlite3.h, no src/ module but lib/buf and lib/mem). */
 #include "cli_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,160 +16,24 @@
 
 #include "cli.h"
 
-/* ------------------------------------------------------------------ usage */
-
-/* The texts are laid out by hand, one printed line per source line. */
-/* clang-format off */
-#define COMMON_FLAGS \
-    "flags of deploy, list, get and delete, anywhere after the command (--flag=value too):\n" \
-    "  --app APP      the app to act on (default: default)\n" \
-    "  --url URL      the server (default: $DORM_URL, else " CLI_DEFAULT_URL ")\n" \
-    "  --token TOKEN  the admin token (default: $DORM_TOKEN, else $DORM_ADMIN_TOKEN,\n" \
-    "                 else the file DATA/admin.token)\n" \
-    "  --data DIR     DATA, the server's data folder (default: $DORM_DATA, else ./.dorm)\n" \
-    "  --json         print the server's JSON answer as is (an error too), for scripts\n" \
-    "  --help, -h     print the usage of the command\n"
-
-#define EXIT_CODES \
-    "exit codes: 0 done, 1 the server refused (the reason is on stderr), 2 bad usage,\n" \
-    "            3 the server could not be reached.\n"
-
-/* pad lines the continuation up under the first flag. */
-#define SERVE_LINE(pad) \
-    "dorm serve [--listen 127.0.0.1:8787] [--data ./.dorm] [--domain localhost] [--threads N]\n" \
-    pad "[--log text|json] [--durability fsync|process] [--cpu-limit-ms N]\n" \
-    pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
-    pad "[--header-timeout-ms N] [--max-open-dbs N] [--hibernate-ms N]\n" \
-    pad "[--ws-ping-ms N] [--ws-max-per-instance N]\n"
-
-static const char usage_overview[] =
-    "dorm: a self-hosted Durable Objects server, and its client.\n"
-    "\n"
-    "usage:\n"
-    "  " SERVE_LINE("             ")
-    "  dorm deploy NAME FILE [--access public|authenticated|service_key]\n"
-    "  dorm list\n"
-    "  dorm get NAME [--code]\n"
-    "  dorm delete NAME [--yes]\n"
-    "  dorm help [COMMAND]\n"
-    "\n"
-    "commands:\n"
-    "  serve   run the server; all its state lives under --data\n"
-    "  deploy  deploy (or redeploy) the class in FILE as NAME\n"
-    "  list    list the classes deployed in an app\n"
-    "  get     show one class, and its code with --code\n"
-    "  delete  delete a class with every instance and all their storage\n"
-    "  help    this text, or the usage of one command\n"
-    "\n" COMMON_FLAGS "\n" EXIT_CODES "\n"
-    "More: dorm help COMMAND, or dorm COMMAND --help.\n";
-
-static const char usage_serve[] =
-    "usage: " SERVE_LINE("                  ")
-    "\n"
-    "Runs the server in the foreground. Every bit of state lives under --data. On\n"
-    "first start it writes an admin token to DATA/admin.token (mode 0600), unless\n"
-    "DORM_ADMIN_TOKEN is set; the client commands read that file.\n"
-    "\n"
-    "  --listen HOST:PORT     where to accept HTTP and WebSocket (default 127.0.0.1:8787)\n"
-    "  --data DIR             the data folder (default ./.dorm)\n"
-    "  --domain DOMAIN        app APP is served at APP.DOMAIN; a host naming no app\n"
-    "                         means the app default (default localhost)\n"
-    "  --threads N            shards, one thread each (default: one per core)\n"
-    "  --log text|json        the format of the log on stderr (default text)\n"
-    "  --durability fsync|process\n"
-    "                         fsync: an acknowledged write survives power loss (default);\n"
-    "                         process: it survives a killed process, not a power loss\n"
-    "  --cpu-limit-ms N       CPU time one event may use before it fails (default 30000)\n"
-    "  --memory-limit-mb N    JS memory of one class on one shard; past it the class's\n"
-    "                         runtime there is reset (default 128)\n"
-    "  --idle-evict-ms N      evict an instance idle with nothing open after N ms\n"
-    "                         (default 70000)\n"
-    "  --max-body-bytes N     the largest request body; past it 413 (default 104857600)\n"
-    "  --header-timeout-ms N  time a client has to send a request's headers (default 10000)\n"
-    "  --max-open-dbs N       instance databases each shard keeps open (default: from the\n"
-    "                         open-file limit, at most 256)\n"
-    "  --hibernate-ms N       an instance whose only ties are hibernatable WebSockets\n"
-    "                         hibernates after N ms idle; the sockets stay open (default 10000)\n"
-    "  --ws-ping-ms N         ping a WebSocket client silent for N ms; drop it after twice\n"
-    "                         that (default 30000)\n"
-    "  --ws-max-per-instance N  WebSockets one instance may hold; past it an upgrade gets\n"
-    "                         429 (default 32768)\n";
-
-static const char usage_deploy[] =
-    "usage: dorm deploy NAME FILE [--access MODE] [--app APP] [--url URL] [--token TOKEN]\n"
-    "                             [--json]\n"
-    "\n"
-    "Deploys the class in FILE (.ts or .js, exactly one exported class, at most 5 MB)\n"
-    "as NAME, the kebab-case form of its class name: ChatRoom deploys as chat-room.\n"
-    "Redeploying a name swaps the code and keeps the storage. When the code does not\n"
-    "compile, the server says where (file:line:column) and the previous version keeps\n"
-    "serving. Prints where the class is served: URL/_do/NAME/<id>, any <id> being\n"
-    "one instance.\n"
-    "\n"
-    "  --access MODE  who may call it: public (anyone), authenticated (a JWT in\n"
-    "                 Authorization: Bearer; the server's default) or service_key\n"
-    "                 (the app's service key in Authorization: Bearer)\n"
-    "\n" COMMON_FLAGS "\n" EXIT_CODES "\n"
-    "example: dorm deploy chat-room ChatRoom.ts --access public\n";
-
-static const char usage_list[] =
-    "usage: dorm list [--app APP] [--url URL] [--token TOKEN] [--json]\n"
-    "\n"
-    "Lists the classes deployed in an app: NAME CLASS ACCESS STATUS DEPLOYED.\n"
-    "\n" COMMON_FLAGS "\n" EXIT_CODES;
-
-static const char usage_get[] =
-    "usage: dorm get NAME [--code] [--app APP] [--url URL] [--token TOKEN] [--json]\n"
-    "\n"
-    "Shows one deployed class: its name, class, id, status, access mode, when it\n"
-    "was last deployed, where it is served, and the error of the last failed deploy.\n"
-    "\n"
-    "  --code         print the deployed code too, after the fields\n"
-    "\n" COMMON_FLAGS "\n" EXIT_CODES;
-
-static const char usage_delete[] =
-    "usage: dorm delete NAME [--yes] [--app APP] [--url URL] [--token TOKEN] [--json]\n"
-    "\n"
-    "Deletes a class with every instance and all their storage. This cannot be\n"
-    "undone, so it asks you to type the name first; when stdin is not a terminal\n"
-    "(a script), pass --yes instead.\n"
-    "\n"
-    "  --yes, -y      delete without asking\n"
-    "\n" COMMON_FLAGS "\n" EXIT_CODES;
-
-static const char usage_help[] =
-    "usage: dorm help [COMMAND]\n"
-    "\n"
-    "Prints the overview of every command, or the usage of COMMAND\n"
-    "(serve, deploy, list, get, delete, help).\n";
-
-/* clang-format on */
-
-static const struct {
-    const char *name;
-    const char *text;
-} usages[] = {
-    {"serve", usage_serve}, {"deploy", usage_deploy}, {"list", usage_list},
-    {"get", usage_get},     {"delete", usage_delete}, {"help", usage_help},
-};
-
-const char *cli_usage(const char *cmd)
-{
-    if (!cmd)
-        return usage_overview;
-    for (size_t i = 0; i < sizeof usages / sizeof usages[0]; i++)
-        if (strcmp(usages[i].name, cmd) == 0)
-            return usages[i].text;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ parsing */
 
 #define BIT(c) (1u << (c))
-#define CLIENT_CMDS                                                                                \
-    (BIT(CLI_CMD_DEPLOY) | BIT(CLI_CMD_LIST) | BIT(CLI_CMD_GET) | BIT(CLI_CMD_DELETE))
+#define DO_CMDS                                                                                    \
+    (BIT(CLI_CMD_DEPLOY) | BIT(CLI_CMD_LIST) | BIT(CLI_CMD_GET) | BIT(CLI_CMD_DELETE) |             \
+     BIT(CLI_CMD_USAGE) | BIT(CLI_CMD_LOGS) | BIT(CLI_CMD_ENV_LIST) | BIT(CLI_CMD_ENV_SET) |        \
+     BIT(CLI_CMD_ENV_DELETE))
+#define APPS_CMDS                                                                                  \
+    (BIT(CLI_CMD_APPS_LIST) | BIT(CLI_CMD_APPS_CREATE) | BIT(CLI_CMD_APPS_GET) |                   \
+     BIT(CLI_CMD_APPS_DELETE) | BIT(CLI_CMD_APPS_ROTATE) | BIT(CLI_CMD_APPS_SET_AUTH))
+#define CLIENT_CMDS (DO_CMDS | APPS_CMDS)
+#define SERVER_CMDS (CLIENT_CMDS | BIT(CLI_CMD_MCP)) /* those that find a server and a token */
+#define AUTH BIT(CLI_CMD_APPS_SET_AUTH)
 
-enum flag_id { F_APP, F_URL, F_TOKEN, F_DATA, F_JSON, F_ACCESS, F_YES, F_CODE };
+enum flag_id {
+    F_APP, F_URL, F_TOKEN, F_DATA, F_JSON, F_ACCESS, F_YES, F_CODE, F_FOLLOW, F_SUBDOMAIN,
+    F_JWT_SECRET, F_PUBLIC_KEY, F_JWKS, F_ISSUER, F_AUDIENCE, F_CLEAR, F_LISTEN, F_THREADS,
+};
 
 /* Every flag is a row: which commands take it and whether it has a value,
  * so the checks below run once for all of them. */
@@ -178,10 +44,24 @@ static const struct flag {
     unsigned cmds;
     enum flag_id id;
 } flags[] = {
-    {"app", 0, 1, CLIENT_CMDS, F_APP},           {"url", 0, 1, CLIENT_CMDS, F_URL},
-    {"token", 0, 1, CLIENT_CMDS, F_TOKEN},       {"data", 0, 1, CLIENT_CMDS, F_DATA},
-    {"json", 0, 0, CLIENT_CMDS, F_JSON},         {"access", 0, 1, BIT(CLI_CMD_DEPLOY), F_ACCESS},
-    {"yes", 'y', 0, BIT(CLI_CMD_DELETE), F_YES}, {"code", 0, 0, BIT(CLI_CMD_GET), F_CODE},
+    {"app", 0, 1, DO_CMDS, F_APP},
+    {"url", 0, 1, SERVER_CMDS, F_URL},
+    {"token", 0, 1, SERVER_CMDS, F_TOKEN},
+    {"data", 0, 1, SERVER_CMDS | BIT(CLI_CMD_DEV), F_DATA},
+    {"json", 0, 0, CLIENT_CMDS, F_JSON},
+    {"access", 0, 1, BIT(CLI_CMD_DEPLOY) | BIT(CLI_CMD_DEV), F_ACCESS},
+    {"yes", 'y', 0, BIT(CLI_CMD_DELETE) | BIT(CLI_CMD_APPS_DELETE), F_YES},
+    {"code", 0, 0, BIT(CLI_CMD_GET), F_CODE},
+    {"follow", 'f', 0, BIT(CLI_CMD_LOGS), F_FOLLOW},
+    {"subdomain", 0, 1, BIT(CLI_CMD_APPS_CREATE), F_SUBDOMAIN},
+    {"jwt-secret", 0, 1, AUTH, F_JWT_SECRET},
+    {"jwt-public-key", 0, 1, AUTH, F_PUBLIC_KEY},
+    {"jwks", 0, 1, AUTH, F_JWKS},
+    {"issuer", 0, 1, AUTH, F_ISSUER},
+    {"audience", 0, 1, AUTH, F_AUDIENCE},
+    {"clear", 0, 0, AUTH, F_CLEAR},
+    {"listen", 0, 1, BIT(CLI_CMD_DEV), F_LISTEN},
+    {"threads", 0, 1, BIT(CLI_CMD_DEV), F_THREADS},
 };
 
 static const struct {
@@ -189,8 +69,22 @@ static const struct {
     cli_cmd_t cmd;
 } commands[] = {
     {"deploy", CLI_CMD_DEPLOY}, {"list", CLI_CMD_LIST}, {"get", CLI_CMD_GET},
-    {"delete", CLI_CMD_DELETE}, {"help", CLI_CMD_HELP}, {"--help", CLI_CMD_HELP},
+    {"delete", CLI_CMD_DELETE}, {"usage", CLI_CMD_USAGE}, {"logs", CLI_CMD_LOGS},
+    {"env", CLI_CMD_ENV_LIST},  {"apps", CLI_CMD_APPS_LIST}, {"mcp", CLI_CMD_MCP},
+    {"dev", CLI_CMD_DEV},       {"help", CLI_CMD_HELP},  {"--help", CLI_CMD_HELP},
     {"-h", CLI_CMD_HELP},
+};
+
+/* The verbs of env and apps, and the command each one is. */
+static const struct {
+    const char *group, *verb;
+    cli_cmd_t cmd;
+} verbs[] = {
+    {"env", "list", CLI_CMD_ENV_LIST},          {"env", "set", CLI_CMD_ENV_SET},
+    {"env", "delete", CLI_CMD_ENV_DELETE},      {"apps", "list", CLI_CMD_APPS_LIST},
+    {"apps", "create", CLI_CMD_APPS_CREATE},    {"apps", "get", CLI_CMD_APPS_GET},
+    {"apps", "delete", CLI_CMD_APPS_DELETE},    {"apps", "rotate-key", CLI_CMD_APPS_ROTATE},
+    {"apps", "set-auth", CLI_CMD_APPS_SET_AUTH},
 };
 
 int cli_handles(const char *name)
@@ -226,7 +120,7 @@ static int usage_error(buf_t *err, const cli_args_t *a, const char *fmt, ...)
     if (a->cmd == CLI_CMD_HELP)
         buf_puts(err, "; see dorm help");
     else
-        buf_printf(err, "; see dorm %s --help", a->cmd_name);
+        buf_printf(err, "; see dorm %s --help", a->topic);
     return -1;
 }
 
@@ -238,30 +132,24 @@ static int is_help_flag(const char *s)
 static int set_flag(cli_args_t *a, const struct flag *f, const char *value)
 {
     switch (f->id) {
-    case F_APP:
-        a->app = value;
-        break;
-    case F_URL:
-        a->url = value;
-        break;
-    case F_TOKEN:
-        a->token = value;
-        break;
-    case F_DATA:
-        a->data = value;
-        break;
-    case F_ACCESS:
-        a->access = value;
-        break;
-    case F_JSON:
-        a->json = 1;
-        break;
-    case F_YES:
-        a->yes = 1;
-        break;
-    case F_CODE:
-        a->code = 1;
-        break;
+    case F_APP: a->app = value; break;
+    case F_URL: a->url = value; break;
+    case F_TOKEN: a->token = value; break;
+    case F_DATA: a->data = value; break;
+    case F_ACCESS: a->access = value; break;
+    case F_JSON: a->json = 1; break;
+    case F_YES: a->yes = 1; break;
+    case F_CODE: a->code = 1; break;
+    case F_FOLLOW: a->follow = 1; break;
+    case F_SUBDOMAIN: a->subdomain = value; break;
+    case F_JWT_SECRET: a->jwt_secret = value; break;
+    case F_PUBLIC_KEY: a->public_key = value; break;
+    case F_JWKS: a->jwks = value; break;
+    case F_ISSUER: a->issuer = value; break;
+    case F_AUDIENCE: a->audience = value; break;
+    case F_CLEAR: a->clear = 1; break;
+    case F_LISTEN: a->listen = value; break;
+    case F_THREADS: a->threads = value; break;
     }
     return 0;
 }
@@ -323,6 +211,147 @@ static int check_access(const cli_args_t *a, buf_t *err)
                        a->access);
 }
 
+/* For env and apps: the verb is the first word after the group. */
+static int pick_verb(int argc, char **argv, cli_args_t *out, buf_t *err, int *verb_at)
+{
+    const char *group = out->cmd == CLI_CMD_ENV_LIST ? "env" : "apps";
+    static char name[32];
+    *verb_at = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (argv[i][0] == '-') {
+            /* Skip a flag's value given as the next word: `--app shop set`. */
+            const struct flag *f = argv[i][1] == '-' && !strchr(argv[i], '=')
+                                       ? find_flag(argv[i] + 2, strlen(argv[i] + 2), 0)
+                                       : NULL;
+            if (f && f->takes_value)
+                i++;
+            continue;
+        }
+        for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+            if (strcmp(verbs[v].group, group) == 0 && strcmp(verbs[v].verb, argv[i]) == 0) {
+                out->cmd = verbs[v].cmd;
+                snprintf(name, sizeof name, "%s %s", group, verbs[v].verb);
+                out->cmd_name = name;
+                *verb_at = i;
+                return 0;
+            }
+        return usage_error(err, out,
+                           strcmp(group, "env") == 0
+                               ? "unknown verb '%s': use list, set or delete"
+                               : "unknown verb '%s': use list, create, get, delete, rotate-key or "
+                                 "set-auth",
+                           argv[i]);
+    }
+    return usage_error(err, out,
+                       strcmp(group, "env") == 0
+                           ? "missing the verb: dorm env list, set KEY [VALUE] or delete KEY%s"
+                           : "missing the verb: dorm apps list, create, get, delete, rotate-key "
+                             "or set-auth%s",
+                       "");
+}
+
+/* How many positional arguments each command takes, and what they are. */
+static int take_positionals(cli_args_t *out, const char **pos, int npos, buf_t *err)
+{
+    int max_pos = 0;
+    switch (out->cmd) {
+    case CLI_CMD_HELP:
+        max_pos = 1;
+        out->help_topic = npos > 0 ? pos[0] : NULL;
+        break;
+    case CLI_CMD_LIST:
+    case CLI_CMD_ENV_LIST:
+    case CLI_CMD_APPS_LIST:
+    case CLI_CMD_MCP:
+        break;
+    case CLI_CMD_DEPLOY:
+        max_pos = 2;
+        if (npos < 1)
+            return usage_error(err, out,
+                               "missing NAME and FILE (the kebab-case name, e.g. chat-room, and "
+                               "the .ts or .js file holding the class)");
+        if (npos < 2)
+            return usage_error(err, out, "missing FILE (the .ts or .js file holding the class)");
+        out->name = pos[0];
+        out->file = pos[1];
+        break;
+    case CLI_CMD_USAGE:
+        max_pos = 1;
+        out->name = npos > 0 ? pos[0] : NULL;
+        break;
+    case CLI_CMD_GET:
+    case CLI_CMD_DELETE:
+    case CLI_CMD_LOGS:
+        max_pos = 1;
+        if (npos < 1)
+            return usage_error(err, out,
+                               "missing NAME (the class's kebab-case name; dorm list shows them)");
+        out->name = pos[0];
+        break;
+    case CLI_CMD_ENV_SET:
+        max_pos = 2;
+        if (npos < 1)
+            return usage_error(err, out,
+                               "missing KEY (and VALUE, or the value on stdin), e.g. API_KEY");
+        out->name = pos[0];
+        out->value = npos > 1 ? pos[1] : NULL;
+        break;
+    case CLI_CMD_ENV_DELETE:
+        max_pos = 1;
+        if (npos < 1)
+            return usage_error(err, out, "missing KEY (dorm env list shows them)");
+        out->name = pos[0];
+        break;
+    case CLI_CMD_APPS_CREATE:
+    case CLI_CMD_APPS_GET:
+    case CLI_CMD_APPS_DELETE:
+    case CLI_CMD_APPS_ROTATE:
+    case CLI_CMD_APPS_SET_AUTH:
+        max_pos = 1;
+        if (npos < 1)
+            return usage_error(err, out, "missing APP (the app's id; dorm apps list shows them)");
+        out->name = pos[0];
+        out->app = pos[0];
+        break;
+    case CLI_CMD_DEV:
+        max_pos = CLI_MAX_FILES;
+        if (npos < 1)
+            return usage_error(err, out, "missing FILE (one or more .ts or .js class files)");
+        for (int i = 0; i < npos && i < CLI_MAX_FILES; i++)
+            out->files[out->nfiles++] = pos[i];
+        break;
+    case CLI_CMD_COUNT:
+        break;
+    }
+    if (npos > max_pos)
+        return usage_error(err, out, "unexpected argument '%s'", pos[max_pos]);
+    if (out->name && !*out->name)
+        return usage_error(err, out, "%s is empty",
+                           out->cmd >= CLI_CMD_APPS_CREATE && out->cmd <= CLI_CMD_APPS_SET_AUTH
+                               ? "APP"
+                           : out->cmd == CLI_CMD_ENV_SET || out->cmd == CLI_CMD_ENV_DELETE ? "KEY"
+                                                                                         : "NAME");
+    return 0;
+}
+
+static int check_auth_flags(const cli_args_t *a, buf_t *err)
+{
+    if (a->cmd != CLI_CMD_APPS_SET_AUTH)
+        return 0;
+    int keys = (a->jwt_secret != NULL) + (a->public_key != NULL) + (a->jwks != NULL) + a->clear;
+    if (keys != 1)
+        return usage_error(err, a,
+                           keys ? "give one of --jwt-secret, --jwt-public-key, --jwks and --clear"
+                                : "missing the keys: --jwt-secret SECRET, --jwt-public-key FILE, "
+                                  "--jwks FILE, or --clear%s",
+                           "");
+    if (a->clear && (a->issuer || a->audience))
+        return usage_error(err, a, "--clear takes no --issuer or --audience");
+    return 0;
+}
+
 int cli_parse_args(int argc, char **argv, cli_args_t *out, buf_t *err)
 {
     memset(out, 0, sizeof *out);
@@ -343,6 +372,7 @@ int cli_parse_args(int argc, char **argv, cli_args_t *out, buf_t *err)
     out->cmd = commands[c].cmd;
     if (out->cmd == CLI_CMD_HELP)
         out->cmd_name = "help";
+    out->topic = out->cmd_name;
 
     /* --help anywhere (before a `--`) wins, whatever else is wrong. */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -351,53 +381,28 @@ int cli_parse_args(int argc, char **argv, cli_args_t *out, buf_t *err)
             return 0;
         }
 
-    const char *pos[3];
+    int verb_at = 0;
+    if ((out->cmd == CLI_CMD_ENV_LIST || out->cmd == CLI_CMD_APPS_LIST) &&
+        pick_verb(argc, argv, out, err, &verb_at) < 0)
+        return -1;
+
+    const char *pos[CLI_MAX_FILES + 1];
     int npos = 0, flags_done = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
+        if (i == verb_at)
+            continue;
         if (!flags_done && strcmp(arg, "--") == 0) {
             flags_done = 1;
         } else if (!flags_done && arg[0] == '-' && arg[1] != '\0') {
             if (parse_flag(argc, argv, &i, out, err) < 0)
                 return -1;
-        } else if (npos < 3) {
+        } else if (npos < CLI_MAX_FILES + 1) {
             pos[npos++] = arg; /* one past the most any command takes, to name it below */
         }
     }
-
-    int max_pos = 0;
-    switch (out->cmd) {
-    case CLI_CMD_HELP:
-        max_pos = 1;
-        out->help_topic = npos > 0 ? pos[0] : NULL;
-        break;
-    case CLI_CMD_LIST:
-        max_pos = 0;
-        break;
-    case CLI_CMD_DEPLOY:
-        max_pos = 2;
-        if (npos < 1)
-            return usage_error(err, out,
-                               "missing NAME and FILE (the kebab-case name, e.g. chat-room, and "
-                               "the .ts or .js file holding the class)");
-        if (npos < 2)
-            return usage_error(err, out, "missing FILE (the .ts or .js file holding the class)");
-        out->name = pos[0];
-        out->file = pos[1];
-        break;
-    case CLI_CMD_GET:
-    case CLI_CMD_DELETE:
-        max_pos = 1;
-        if (npos < 1)
-            return usage_error(err, out,
-                               "missing NAME (the class's kebab-case name; dorm list shows them)");
-        out->name = pos[0];
-        break;
-    }
-    if (npos > max_pos)
-        return usage_error(err, out, "unexpected argument '%s'", pos[max_pos]);
-    if (out->name && !*out->name)
-        return usage_error(err, out, "NAME is empty");
+    if (take_positionals(out, pos, npos, err) < 0 || check_auth_flags(out, err) < 0)
+        return -1;
     return check_access(out, err);
 }
 
@@ -618,4 +623,63 @@ int cli_read_code(const char *path, size_t max, buf_t *out, buf_t *err)
     }
     close(fd);
     return CLI_EXIT_OK;
+}
+
+int cli_read_stdin_value(size_t max, buf_t *out, buf_t *err)
+{
+    size_t start = out->len;
+    for (;;) {
+        buf_reserve(out, 4096);
+        ssize_t n = read(STDIN_FILENO, out->data + out->len, out->cap - out->len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            buf_printf(err, "cannot read the value from stdin: %s", strerror(errno));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+        out->data[out->len] = '\0';
+        if (out->len - start > max) {
+            buf_printf(err, "the value on stdin is longer than %zu bytes", max);
+            return -1;
+        }
+    }
+    if (out->len > start && out->data[out->len - 1] == '\n')
+        out->data[--out->len] = '\0';
+    if (out->len > start && out->data[out->len - 1] == '\r')
+        out->data[--out->len] = '\0';
+    return 0;
+}
+
+void cli_dev_name(const char *arg, buf_t *name, const char **path)
+{
+    const char *eq = strchr(arg, '=');
+    const char *slash = strrchr(arg, '/');
+    if (eq && (!slash || eq < slash)) {
+        buf_append(name, arg, (size_t)(eq - arg));
+        *path = eq + 1;
+        return;
+    }
+    *path = arg;
+    const char *base = slash ? slash + 1 : arg;
+    size_t n = strcspn(base, ".");
+    /* ChatRoom -> chat-room; already kebab-case names stay as they are. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)base[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            int prev_low = i > 0 && ((base[i - 1] >= 'a' && base[i - 1] <= 'z') ||
+                                     (base[i - 1] >= '0' && base[i - 1] <= '9'));
+            int acronym_end = i > 0 && base[i - 1] >= 'A' && base[i - 1] <= 'Z' && i + 1 < n &&
+                              base[i + 1] >= 'a' && base[i + 1] <= 'z';
+            if (prev_low || acronym_end)
+                buf_putc(name, '-');
+            buf_putc(name, ch - 'A' + 'a');
+        } else if (ch == '_') {
+            buf_putc(name, '-');
+        } else {
+            buf_putc(name, ch);
+        }
+    }
 }

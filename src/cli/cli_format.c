@@ -295,3 +295,235 @@ void cli_format_error(long status, const char *body, size_t len, const char *bas
     }
     json_decref(root);
 }
+
+/* --------------------------------------------------------------- tables */
+
+/* Prints cells (rows x cols, the first row the heads) in columns two spaces
+ * apart; each cell is made safe first so the widths are those printed. */
+static void put_table(buf_t *out, const char *const *cells, size_t rows, size_t cols)
+{
+    buf_t *safe = xcalloc(rows * cols + 1, sizeof *safe);
+    size_t *width = xcalloc(cols, sizeof *width);
+    for (size_t i = 0; i < rows * cols; i++) {
+        cli_put_safe(&safe[i], cells[i] ? cells[i] : "?", 1);
+        if (safe[i].len > width[i % cols])
+            width[i % cols] = safe[i].len;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) {
+            const buf_t *cell = &safe[r * cols + c];
+            buf_append(out, buf_cstr(cell), cell->len);
+            if (c < cols - 1)
+                buf_printf(out, "%*s", (int)(width[c] - cell->len + 2), "");
+        }
+        buf_putc(out, '\n');
+    }
+    for (size_t i = 0; i < rows * cols; i++)
+        buf_deinit(&safe[i]);
+    free(safe);
+    free(width);
+}
+
+/* A number member as text into tmp (integers as is, reals with 3 decimals). */
+static const char *num_field(const json_t *o, const char *key, char tmp[32])
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        snprintf(tmp, 32, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(tmp, 32, "%.3f", json_real_value(v));
+    else
+        return NULL;
+    return tmp;
+}
+
+/* --------------------------------------------------------------- usage */
+
+#define USAGE_COLS 8
+static const char *const usage_keys[USAGE_COLS] = {
+    "name", "do_requests", "do_cpu_ms", "instances_live", "websockets_open", "storage_bytes",
+    "alarms_pending", "errors"};
+
+int cli_format_usage(const json_t *result, buf_t *out)
+{
+    static const char *const labels[USAGE_COLS] = {
+        "name:", "requests:", "cpu ms:", "instances live:", "websockets open:",
+        "storage bytes:", "alarms pending:", "errors:"};
+    char tmp[USAGE_COLS][32];
+    const json_t *list = json_object_get(result, "durable_objects");
+    if (str_field(result, "name")) {
+        for (int i = 0; i < USAGE_COLS; i++) {
+            const char *v = i == 0 ? str_field(result, "name") : num_field(result, usage_keys[i], tmp[i]);
+            if (!v)
+                return -1;
+            buf_printf(out, "%-17s ", labels[i]);
+            cli_put_safe(out, v, 1);
+            buf_putc(out, '\n');
+        }
+        return 0;
+    }
+    if (!json_is_array(list))
+        return -1;
+    static const char *const heads[USAGE_COLS] = {"NAME", "REQUESTS", "CPU_MS", "LIVE",
+                                                  "WEBSOCKETS", "STORAGE", "ALARMS", "ERRORS"};
+    size_t rows = json_array_size(list) + 2;
+    char(*nums)[USAGE_COLS][32] = xcalloc(rows, sizeof *nums);
+    const char **cells = xcalloc(rows * USAGE_COLS, sizeof *cells);
+    for (int c = 0; c < USAGE_COLS; c++)
+        cells[c] = heads[c];
+    for (size_t r = 1; r < rows; r++) {
+        const json_t *o = r < rows - 1 ? json_array_get(list, r - 1) : result;
+        for (int c = 0; c < USAGE_COLS; c++)
+            cells[r * USAGE_COLS + c] = c == 0 ? (r < rows - 1 ? str_field(o, "name") : "TOTAL")
+                                               : num_field(o, usage_keys[c], nums[r][c]);
+    }
+    put_table(out, cells, rows, USAGE_COLS);
+    free(cells);
+    free(nums);
+    return 0;
+}
+
+/* --------------------------------------------------------------- env */
+
+int cli_format_env_list(const json_t *result, const char *app, buf_t *out)
+{
+    const json_t *keys = json_object_get(result, "keys");
+    if (!json_is_array(keys))
+        return -1;
+    if (json_array_size(keys) == 0) {
+        buf_puts(out, "no env vars in app ");
+        cli_put_safe(out, app, 1);
+        buf_puts(out, "; set one with: dorm env set KEY VALUE\n");
+        return 0;
+    }
+    size_t i;
+    const json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        cli_put_safe(out, json_is_string(k) ? json_string_value(k) : "?", 1);
+        buf_putc(out, '\n');
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- apps */
+
+static void auth_summary(const json_t *auth, buf_t *out)
+{
+    if (!json_is_object(auth)) {
+        buf_puts(out, "none (authenticated classes check the token's shape only)");
+        return;
+    }
+    const json_t *algs = json_object_get(auth, "algorithms");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(algs, i, a)
+    {
+        if (i)
+            buf_putc(out, '/');
+        cli_put_safe(out, json_is_string(a) ? json_string_value(a) : "?", 1);
+    }
+    char tmp[32];
+    const char *keys = num_field(auth, "keys", tmp);
+    buf_printf(out, " (%s key%s from ", keys ? keys : "?", keys && strcmp(keys, "1") == 0 ? "" : "s");
+    cli_put_safe(out, or_unknown(str_field(auth, "source")), 1);
+    buf_putc(out, ')');
+    if (str_field(auth, "issuer")) {
+        buf_puts(out, ", issuer ");
+        cli_put_safe(out, str_field(auth, "issuer"), 1);
+    }
+    if (str_field(auth, "audience")) {
+        buf_puts(out, ", audience ");
+        cli_put_safe(out, str_field(auth, "audience"), 1);
+    }
+}
+
+int cli_format_apps_list(const json_t *result, buf_t *out)
+{
+    const json_t *apps = json_object_get(result, "apps");
+    if (!json_is_array(apps))
+        return -1;
+    enum { COLS = 6 };
+    static const char *const heads[COLS] = {"APP", "SUBDOMAIN", "CLASSES", "ENV", "JWT", "CREATED"};
+    size_t rows = json_array_size(apps) + 1;
+    const char **cells = xcalloc(rows * COLS, sizeof *cells);
+    char(*nums)[2][32] = xcalloc(rows, sizeof *nums);
+    buf_t *auth = xcalloc(rows, sizeof *auth);
+    for (int c = 0; c < COLS; c++)
+        cells[c] = heads[c];
+    for (size_t r = 1; r < rows; r++) {
+        const json_t *o = json_array_get(apps, r - 1);
+        const json_t *au = json_object_get(o, "auth");
+        if (json_is_object(au)) {
+            size_t i;
+            const json_t *a;
+            json_array_foreach(json_object_get(au, "algorithms"), i, a)
+            {
+                if (i)
+                    buf_putc(&auth[r], '/');
+                buf_puts(&auth[r], json_is_string(a) ? json_string_value(a) : "?");
+            }
+        } else {
+            buf_puts(&auth[r], "-");
+        }
+        const char *row[COLS] = {str_field(o, "app_id"), str_field(o, "subdomain"),
+                                 num_field(o, "durable_objects", nums[r][0]),
+                                 num_field(o, "env_vars", nums[r][1]), buf_cstr(&auth[r]),
+                                 str_field(o, "created_at")};
+        memcpy(&cells[r * COLS], row, sizeof row);
+    }
+    put_table(out, cells, rows, COLS);
+    for (size_t r = 0; r < rows; r++)
+        buf_deinit(&auth[r]);
+    free(auth);
+    free(nums);
+    free(cells);
+    return 0;
+}
+
+int cli_format_app(const json_t *result, const char *base, buf_t *out)
+{
+    const char *id = str_field(result, "app_id");
+    if (!id)
+        return -1;
+    char tmp[32];
+    put_field(out, "app:", id);
+    put_field(out, "subdomain:", or_unknown(str_field(result, "subdomain")));
+    put_field(out, "created at:", or_unknown(str_field(result, "created_at")));
+    const char *n = num_field(result, "durable_objects", tmp);
+    put_field(out, "classes:", n ? n : "?");
+    n = num_field(result, "env_vars", tmp);
+    put_field(out, "env vars:", n ? n : "?");
+    buf_t a = BUF_INIT;
+    auth_summary(json_object_get(result, "auth"), &a);
+    put_field(out, "jwt:", buf_cstr(&a));
+    buf_deinit(&a);
+    buf_printf(out, "%-13s ", "served at:");
+    put_served_line(out, base, or_unknown(str_field(result, "subdomain")), "NAME");
+    buf_putc(out, '\n');
+    const char *key = str_field(result, "service_key");
+    if (key) {
+        put_field(out, "service key:", key);
+        buf_puts(out, "(shown this once: keep it now; `dorm apps rotate-key` makes a new one)\n");
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- logs */
+
+int cli_format_log_line(const json_t *event, buf_t *out)
+{
+    const char *msg = str_field(event, "message");
+    if (!msg)
+        return -1;
+    cli_put_safe(out, or_unknown(str_field(event, "time")), 1);
+    buf_printf(out, " %-5s ", or_unknown(str_field(event, "level")));
+    const char *inst = str_field(event, "instance");
+    if (inst) {
+        cli_put_safe(out, inst, 1);
+        buf_puts(out, ": ");
+    }
+    cli_put_safe(out, msg, 1);
+    buf_putc(out, '\n');
+    return 0;
+}

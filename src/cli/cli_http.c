@@ -1,7 +1,7 @@
-/* The CLI's one network call: a POST of the management API through libcurl's
- * easy interface, with timeouts, no redirects and a bounded answer. It knows
- * nothing of the answer's meaning (cli.c and cli_format.c do) and nothing of
- * the server's code. */
+/* The CLI's network calls: a POST of the management API, and a GET whose
+ * body streams (the logs), through libcurl's easy interface, with timeouts,
+ * no redirects and a bounded answer. It knows nothing of the answer's
+ * meaning (cli.c and cli_format.c do) and nothing of the server's code. */
 #include "cli_int.h"
 
 #include <stdlib.h>
@@ -52,8 +52,29 @@ static void build_noproxy(buf_t *b)
     }
 }
 
-int cli_http_post(const char *base, const char *token, const char *body, size_t len,
-                  cli_http_reply_t *r)
+/* Streams a 2xx body to the caller, anything else into r->body. */
+typedef struct stream {
+    CURL *curl;
+    cli_http_reply_t *r;
+    int (*on_data)(const char *p, size_t n, void *arg);
+    void *arg;
+} stream_t;
+
+static size_t stream_cb(char *p, size_t size, size_t n, void *data)
+{
+    stream_t *st = data;
+    size_t len = size * n;
+    long status = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300)
+        return st->on_data(p, len, st->arg) == 0 ? len : 0;
+    return write_cb(p, size, n, &st->r->body);
+}
+
+/* One request: POST body when body is not NULL, else a GET streamed to on_data. */
+static int perform(const char *base, const char *path, const char *token, const char *body,
+                   size_t len, int (*on_data)(const char *p, size_t n, void *arg), void *arg,
+                   cli_http_reply_t *r)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     buf_t url = BUF_INIT, auth = BUF_INIT, noproxy = BUF_INIT;
@@ -65,10 +86,11 @@ int cli_http_post(const char *base, const char *token, const char *body, size_t 
         buf_puts(&r->error, "libcurl could not start");
         return -1;
     }
-    buf_printf(&url, "%s/_api/manage_durable_objects", base);
+    buf_printf(&url, "%s%s", base, path);
     buf_printf(&auth, "Authorization: Bearer %s", token);
     build_noproxy(&noproxy);
-    const char *lines[] = {"Content-Type: application/json", "Accept: application/json",
+    const char *lines[] = {body ? "Content-Type: application/json" : "Accept: text/event-stream",
+                           body ? "Accept: application/json" : "Cache-Control: no-cache",
                            "Expect:", /* no 100-continue round trip for big deploys */
                            buf_cstr(&auth)};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -79,14 +101,25 @@ int cli_http_post(const char *base, const char *token, const char *body, size_t 
         headers = h;
     }
 
+    stream_t st = {curl, r, on_data, arg};
     curl_easy_setopt(curl, CURLOPT_URL, buf_cstr(&url));
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r->body);
+    } else {
+        /* A followed log has no end: no total timeout, but a dead server is
+         * noticed by TCP keep-alive. */
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_cb);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+        curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "dorm-cli");
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_NOPROXY, buf_cstr(&noproxy));
@@ -95,12 +128,12 @@ int cli_http_post(const char *base, const char *token, const char *body, size_t 
 #else
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 
     CURLcode res = curl_easy_perform(curl);
-    if (res != CURLE_OK) {
+    if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && !body && r->body.len == 0 &&
+                             (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status),
+                              r->status >= 200 && r->status < 300))) {
         r->timed_out = res == CURLE_OPERATION_TIMEDOUT;
         if (res == CURLE_WRITE_ERROR)
             buf_printf(&r->error, "its answer was larger than %zu bytes", MAX_ANSWER_BYTES);
@@ -125,4 +158,23 @@ fail:
         memset(auth.data, 0, auth.cap);
     buf_deinit(&auth);
     return rc;
+}
+
+int cli_http_post(const char *base, const char *token, const char *body, size_t len,
+                  cli_http_reply_t *r)
+{
+    return perform(base, "/_api/manage_durable_objects", token, body, len, NULL, NULL, r);
+}
+
+int cli_http_post_to(const char *base, const char *path, const char *token, const char *body,
+                     size_t len, cli_http_reply_t *r)
+{
+    return perform(base, path, token, body, len, NULL, NULL, r);
+}
+
+int cli_http_get_stream(const char *base, const char *path, const char *token,
+                        int (*on_data)(const char *p, size_t n, void *arg), void *arg,
+                        cli_http_reply_t *r)
+{
+    return perform(base, path, token, NULL, 0, on_data, arg, r);
 }

@@ -1,5 +1,6 @@
-/* Private interface of the CLI's own files (cli.c, cli_args.c, cli_format.c,
- * cli_http.c) and of tests/unit/test_cli.c. Pure pieces (parsing, resolving
+/* Private interface of the CLI's own files (cli.c, cli_usage.c, cli_args.c,
+ * cli_format.c, cli_http.c, cli_mcp.c, cli_dev.c) and of
+ * tests/unit/test_cli.c. Pure pieces (parsing, resolving
  * the URL and token, formatting answers) are separate from the network so
  * they can be tested without a server. Strings in cli_args_t are borrowed
  * from argv; every buf_t is the caller's and is appended to. */
@@ -25,20 +26,52 @@ typedef enum cli_cmd {
     CLI_CMD_LIST,
     CLI_CMD_GET,
     CLI_CMD_DELETE,
+    CLI_CMD_USAGE,
+    CLI_CMD_LOGS,
+    CLI_CMD_ENV_LIST,   /* dorm env list */
+    CLI_CMD_ENV_SET,
+    CLI_CMD_ENV_DELETE,
+    CLI_CMD_APPS_LIST,  /* dorm apps list */
+    CLI_CMD_APPS_CREATE,
+    CLI_CMD_APPS_GET,
+    CLI_CMD_APPS_DELETE,
+    CLI_CMD_APPS_ROTATE,
+    CLI_CMD_APPS_SET_AUTH,
+    CLI_CMD_MCP,
+    CLI_CMD_DEV,
+    CLI_CMD_COUNT
 } cli_cmd_t;
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8787"
 #define CLI_DEFAULT_DATA "./.dorm"
 #define CLI_DEFAULT_APP "default"
+#define CLI_DEFAULT_DEV_DATA "./.dorm-dev"
+#define CLI_DEFAULT_LISTEN "127.0.0.1:8787"
+#define CLI_MAX_FILES 16 /* files of dorm dev */
 #define CLI_MAX_CODE_BYTES ((size_t)5 * 1024 * 1024)
 
 typedef struct cli_args {
     cli_cmd_t cmd;
-    const char *cmd_name;   /* "deploy", as typed */
+    const char *cmd_name;   /* "deploy" or "env set", as typed */
+    const char *topic;      /* the usage text that describes cmd ("env" for "env set") */
     int help;               /* --help or -h was given: print usage, do nothing else */
     const char *help_topic; /* `dorm help TOPIC`: the command to describe, or NULL */
-    const char *name;       /* NAME of deploy/get/delete */
+    const char *name;       /* NAME of deploy/get/delete/usage/logs; APP of apps commands;
+                               KEY of env set/delete */
     const char *file;       /* FILE of deploy */
+    const char *value;      /* VALUE of env set: NULL or "-" reads stdin */
+    const char *files[CLI_MAX_FILES]; /* FILE... of dev */
+    int nfiles;
+    const char *subdomain;  /* --subdomain of apps create */
+    const char *jwt_secret; /* apps set-auth: --jwt-secret ("-": stdin) */
+    const char *public_key; /*   --jwt-public-key FILE (PEM) */
+    const char *jwks;       /*   --jwks FILE */
+    const char *issuer;     /*   --issuer */
+    const char *audience;   /*   --audience */
+    int clear;              /*   --clear */
+    int follow;             /* logs --follow */
+    const char *listen;     /* dev --listen */
+    const char *threads;    /* dev --threads */
     const char *app;        /* --app, CLI_DEFAULT_APP when not given */
     const char *url;        /* --url or NULL */
     const char *token;      /* --token or NULL */
@@ -60,10 +93,11 @@ typedef struct cli_env {
 
 void cli_env_from_process(cli_env_t *env);
 
-/* Parses argv (argv[0] is the subcommand). Flags may come anywhere after the
- * subcommand, as `--flag value` or `--flag=value`; `--` ends the flags.
- * Returns 0, or -1 with one line in err (no trailing newline) that ends with
- * "see dorm <cmd> --help". --help wins over any other error. */
+/* Parses argv (argv[0] is the subcommand; for env and apps argv[1] is the
+ * verb: "env set"). Flags may come anywhere after the subcommand, as
+ * `--flag value` or `--flag=value`; `--` ends the flags. Returns 0, or -1
+ * with one line in err (no trailing newline) that ends with "see dorm <cmd>
+ * --help". --help wins over any other error. */
 int cli_parse_args(int argc, char **argv, cli_args_t *out, buf_t *err);
 
 /* The base URL: --url, else DORM_URL, else CLI_DEFAULT_URL, without trailing
@@ -93,6 +127,14 @@ int cli_format_list(const json_t *result, const char *app, buf_t *out);
 int cli_format_get(const json_t *result, const char *base, const char *app, int with_code,
                    buf_t *out);
 int cli_format_delete(const json_t *result, const char *name, const char *app, buf_t *out);
+/* usage of one class (result has "name") or of an app (a table, a total row). */
+int cli_format_usage(const json_t *result, buf_t *out);
+int cli_format_env_list(const json_t *result, const char *app, buf_t *out);
+int cli_format_apps_list(const json_t *result, buf_t *out);
+/* apps get, and the app part of apps create/set-auth. */
+int cli_format_app(const json_t *result, const char *base, buf_t *out);
+/* One log event's JSON (the data of a server-sent event) as a line. */
+int cli_format_log_line(const json_t *event, buf_t *out);
 
 /* The one line (no trailing newline) that explains a refused call, from the
  * HTTP status and body of the answer: "<message> (<CODE>)" for a dorm error,
@@ -118,9 +160,44 @@ void cli_http_reply_deinit(cli_http_reply_t *r);
  * answer came (any status), -1 when none did (reason in r->error). */
 int cli_http_post(const char *base, const char *token, const char *body, size_t len,
                   cli_http_reply_t *r);
+/* The same to base + path ("/_api/manage_apps"). */
+int cli_http_post_to(const char *base, const char *path, const char *token, const char *body,
+                     size_t len, cli_http_reply_t *r);
+/* GETs base + path and hands every piece of a 2xx body to on_data as it
+ * arrives (no time limit: a stream may last); other answers are collected
+ * in r->body. on_data returns 0 to go on, -1 to stop. Returns 0 when an
+ * answer came, -1 when none did (reason in r->error). */
+int cli_http_get_stream(const char *base, const char *path, const char *token,
+                        int (*on_data)(const char *p, size_t n, void *arg), void *arg,
+                        cli_http_reply_t *r);
+
+/* Reads all of stdin (for a value given as "-"), without the one trailing
+ * newline an echo or a file adds. Returns 0, or -1 with err. */
+int cli_read_stdin_value(size_t max, buf_t *out, buf_t *err);
+
+/* The deploy name of a dev file: NAME=FILE gives NAME; otherwise the file's
+ * base name without its extension, in kebab-case (ChatRoom.ts: chat-room).
+ * *path receives the file part. */
+void cli_dev_name(const char *arg, buf_t *name, const char **path);
+
+/* dorm mcp and dorm dev (cli_mcp.c, cli_dev.c): return the exit code. */
+int cli_mcp_run(const cli_args_t *a, FILE *in, FILE *out);
+int cli_dev_run(const cli_args_t *a);
+/* One JSON-RPC message of the MCP server: line is one line of input; the
+ * answer (if any, none for a notification) is appended to out with its
+ * newline. state is the server's, zeroed before the first call. Exposed
+ * for the tests. */
+typedef struct cli_mcp_state {
+    int initialized;
+    char protocol[32];
+    const char *base;  /* the server URL */
+    const char *token; /* NULL when none was found (token_error says why) */
+    const char *token_error;
+} cli_mcp_state_t;
+void cli_mcp_handle(cli_mcp_state_t *st, const char *line, size_t len, buf_t *out);
 
 /* Asks on out to type name and reads a line from in. Returns 1 when the
- * line is exactly name. */
+ * line is exactly name. app NULL: name is an app to delete. */
 int cli_confirm(const char *name, const char *app, FILE *in, FILE *out);
 
 #endif

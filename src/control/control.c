@@ -1,7 +1,8 @@
 /* The control thread (see control.h): start-up, the admin token, the
- * catalog in DATA/control.db, the management API, catalog publishing, and
- * shutdown on SIGINT/SIGTERM. It runs on the main thread's own loop, never
- * on a shard, so compiling a deploy never stalls a request. */
+ * catalog in DATA/control.db, manage_durable_objects, catalog publishing,
+ * and shutdown on SIGINT/SIGTERM. It runs on the main thread's own loop,
+ * never on a shard, so compiling a deploy never stalls a request. Apps, env
+ * vars, usage and logs have files of their own (control_int.h). */
 #include "control.h"
 
 #include <errno.h>
@@ -13,43 +14,19 @@
 #include <jansson.h>
 #include <zlib.h>
 
-#include "../js/compile.h"
 #include "../lib/log.h"
 #include "../lib/mem.h"
 #include "../lib/util.h"
-#include "../store/catalog.h"
+#include "access.h"
+#include "control_int.h"
+#include "jwt.h"
+#include "route.h"
 #include "validate.h"
-
-struct control {
-    control_config_t *cfg;
-    uv_loop_t loop;
-    mailbox_t *mb;
-    uv_signal_t sigint, sigterm;
-    catalog_t *db;
-    jscompiler_t *compiler;
-    actor_catalog_t *snapshot; /* the last one published */
-    shard_t **shards;
-    front_t front;
-    char admin_token[80];
-    bool stopping;
-    pthread_t stopper;
-};
-
-/* A management answer waiting for every shard to apply a new snapshot. */
-typedef struct pending_reply {
-    mail_t mail;
-    control_t *c;
-    actor_reply_t reply;
-    http_response_t *res;
-    char *purge_app;  /* delete: remove these files once shards let go */
-    char *purge_class;
-    char *method, *target;
-    uint64_t started_ns;
-} pending_reply_t;
 
 /* ---- snapshots ------------------------------------------------------------------ */
 
-static actor_class_t *class_from_row(const catalog_class_t *k)
+static actor_class_t *class_from_row(const catalog_class_t *k, const catalog_env_t *env,
+                                     size_t nenv, int64_t env_version)
 {
     actor_class_t *c = xcalloc(1, sizeof *c);
     atomic_store(&c->refs, 1);
@@ -64,11 +41,23 @@ static actor_class_t *class_from_row(const catalog_class_t *k)
     c->version = k->version;
     c->bytecode = xmemdup(k->bytecode, k->bytecode_len);
     c->bytecode_len = k->bytecode_len;
+    c->env_version = env_version;
+    c->nenv = nenv;
+    c->env = xcalloc(nenv + 1, sizeof *c->env);
+    for (size_t i = 0; i < nenv; i++) {
+        c->env[i].key = xstrdup(env[i].key);
+        c->env[i].value = xstrdup(env[i].value);
+    }
     return c;
 }
 
+static void auth_free(void *auth)
+{
+    jwt_keyset_free(auth);
+}
+
 /* Builds a snapshot of everything in control.db. */
-static actor_catalog_t *load_snapshot(control_t *c, char *err, size_t errlen)
+actor_catalog_t *control_load_snapshot(control_t *c, char *err, size_t errlen)
 {
     catalog_app_t *apps = NULL;
     size_t napps = 0;
@@ -77,29 +66,51 @@ static actor_catalog_t *load_snapshot(control_t *c, char *err, size_t errlen)
     if (catalog_apps_list(c->db, &apps, &napps, err, errlen) < 0)
         return NULL;
     if (catalog_classes_list(c->db, NULL, &classes, &ncls, err, errlen) < 0) {
-        for (size_t i = 0; i < napps; i++)
-            catalog_app_clear(&apps[i]);
-        free(apps);
+        catalog_apps_free(apps, napps);
         return NULL;
     }
     actor_catalog_t *cat = xcalloc(1, sizeof *cat);
     atomic_store(&cat->refs, 1);
     cat->apps = xcalloc(napps + 1, sizeof *cat->apps);
     cat->napps = napps;
-    for (size_t i = 0; i < napps; i++) {
-        cat->apps[i].id = xstrdup(apps[i].id);
-        cat->apps[i].subdomain = xstrdup(apps[i].subdomain);
-        cat->apps[i].service_key = xstrdup(apps[i].service_key);
-        catalog_app_clear(&apps[i]);
-    }
-    free(apps);
     cat->classes = xcalloc(ncls + 1, sizeof *cat->classes);
-    for (size_t i = 0; i < ncls; i++) {
-        if (classes[i].bytecode_len > 0)
-            cat->classes[cat->nclasses++] = class_from_row(&classes[i]);
-        catalog_class_clear(&classes[i]);
+    for (size_t i = 0; i < napps; i++) {
+        actor_app_t *a = &cat->apps[i];
+        a->id = xstrdup(apps[i].id);
+        a->subdomain = xstrdup(apps[i].subdomain);
+        a->service_key_hash = xstrdup(apps[i].service_key_hash ? apps[i].service_key_hash : "");
+        a->env_version = apps[i].env_version;
+        if (apps[i].auth) {
+            char msg[300];
+            jwt_keyset_t *ks = jwt_keyset_from_settings(apps[i].auth, strlen(apps[i].auth), msg,
+                                                        sizeof msg);
+            if (!ks) {
+                /* Fail closed: an app whose keys cannot be read accepts no token. */
+                log_error("auth", "app %s: its JWT settings cannot be used (%s); tokens are "
+                                  "refused until set_auth fixes them",
+                          a->id, msg);
+                ks = jwt_keyset_new();
+            }
+            a->auth = ks;
+            a->auth_free = auth_free;
+        }
+        catalog_env_t *env = NULL;
+        size_t nenv = 0;
+        if (catalog_env_list(c->db, a->id, &env, &nenv, err, errlen) < 0) {
+            catalog_env_free(env, nenv);
+            catalog_apps_free(apps, napps);
+            catalog_classes_free(classes, ncls);
+            actor_catalog_unref(cat);
+            return NULL;
+        }
+        for (size_t j = 0; j < ncls; j++)
+            if (classes[j].bytecode_len > 0 && strcmp(classes[j].app_id, a->id) == 0)
+                cat->classes[cat->nclasses++] =
+                    class_from_row(&classes[j], env, nenv, apps[i].env_version);
+        catalog_env_free(env, nenv);
     }
-    free(classes);
+    catalog_apps_free(apps, napps);
+    catalog_classes_free(classes, ncls);
     return cat;
 }
 
@@ -114,7 +125,7 @@ static void published_cb(void *data)
 static void publish(control_t *c, pending_reply_t *p)
 {
     char err[256];
-    actor_catalog_t *cat = load_snapshot(c, err, sizeof err);
+    actor_catalog_t *cat = control_load_snapshot(c, err, sizeof err);
     if (!cat) {
         log_error("control", "cannot read control.db: %s", err);
         abort();
@@ -127,7 +138,7 @@ static void publish(control_t *c, pending_reply_t *p)
 
 /* ---- JSON helpers ------------------------------------------------------------------- */
 
-static http_response_t *json_response(int status, json_t *j)
+http_response_t *control_json_response(int status, json_t *j)
 {
     http_response_t *res = http_response_new(status);
     http_headers_add(&res->headers, &res->nheaders, "Content-Type", "application/json");
@@ -153,7 +164,7 @@ static json_t *class_json(const catalog_class_t *k, bool full)
     return o;
 }
 
-static const char *json_str(json_t *body, const char *key)
+const char *control_json_str(json_t *body, const char *key)
 {
     json_t *v = json_object_get(body, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
@@ -175,10 +186,10 @@ static http_response_t *action_list(control_t *c, const char *app)
         catalog_class_clear(&ks[i]);
     }
     free(ks);
-    return json_response(200, json_pack("{s:o}", "durable_objects", arr));
+    return control_json_response(200, json_pack("{s:o}", "durable_objects", arr));
 }
 
-static http_response_t *not_found(const char *app, const char *name)
+http_response_t *control_class_not_found(const char *app, const char *name)
 {
     char msg[300];
     snprintf(msg, sizeof msg,
@@ -198,9 +209,9 @@ static http_response_t *action_get(control_t *c, const char *app, const char *na
         return http_response_error(500, "INTERNAL", err);
     if (rc == 1 || k.bytecode_len == 0) {
         catalog_class_clear(&k);
-        return not_found(app, name);
+        return control_class_not_found(app, name);
     }
-    http_response_t *res = json_response(200, class_json(&k, true));
+    http_response_t *res = control_json_response(200, class_json(&k, true));
     catalog_class_clear(&k);
     return res;
 }
@@ -242,9 +253,9 @@ static http_response_t *deploy_failed(control_t *c, const char *app, const char 
 static http_response_t *action_deploy(control_t *c, const char *app, json_t *body,
                                       bool *published)
 {
-    const char *name = json_str(body, "name");
-    const char *code = json_str(body, "code");
-    const char *access = json_str(body, "access_mode");
+    const char *name = control_json_str(body, "name");
+    const char *code = control_json_str(body, "code");
+    const char *access = control_json_str(body, "access_mode");
     char msg[600];
     if (!name)
         return http_response_error(400, "INVALID_ARGUMENT",
@@ -255,6 +266,23 @@ static http_response_t *action_deploy(control_t *c, const char *app, json_t *bod
                                    "source as a string");
     if (!validate_name(name, msg, sizeof msg))
         return http_response_error(400, "INVALID_NAME", msg);
+    /* The class's binding (chat-room: CHAT_ROOM) may not be an env key. */
+    char binding[160];
+    validate_binding(name, binding, sizeof binding);
+    catalog_env_t *env = NULL;
+    size_t nenv = 0;
+    bool clash = false;
+    if (catalog_env_list(c->db, app, &env, &nenv, msg, sizeof msg) == 0)
+        for (size_t i = 0; i < nenv; i++)
+            clash = clash || strcmp(env[i].key, binding) == 0;
+    catalog_env_free(env, nenv);
+    if (clash) {
+        snprintf(msg, sizeof msg,
+                 "app \"%s\" has an env var %s, the binding a class named \"%s\" would take; "
+                 "delete the env var (delete_env) or choose another name",
+                 app, binding, name);
+        return http_response_error(409, "ENV_KEY_CONFLICT", msg);
+    }
     json_t *am = json_object_get(body, "access_mode");
     if (am && !json_is_null(am) && !json_is_string(am))
         return http_response_error(400, "INVALID_ACCESS_MODE",
@@ -358,7 +386,7 @@ static http_response_t *action_deploy(control_t *c, const char *app, json_t *bod
     } else {
         log_info("deploy", "%s/%s (%s) version %lld, %zu bytes of code, %.1f ms", app, name,
                  class_name, (long long)k.version, len, (double)(uv_hrtime() - t0) / 1e6);
-        res = json_response(200, class_json(&k, false));
+        res = control_json_response(200, class_json(&k, false));
         *published = true;
     }
     catalog_class_clear(&old);
@@ -366,6 +394,116 @@ static http_response_t *action_deploy(control_t *c, const char *app, json_t *bod
     free(class_name);
     buf_deinit(&err);
     return res;
+}
+
+char **control_class_names(control_t *c, const char *app, size_t *n)
+{
+    catalog_class_t *ks = NULL;
+    size_t nk = 0;
+    char err[256];
+    *n = 0;
+    if (catalog_classes_list(c->db, app, &ks, &nk, err, sizeof err) < 0)
+        return xcalloc(1, sizeof(char *));
+    char **v = xcalloc(nk + 1, sizeof *v);
+    for (size_t i = 0; i < nk; i++)
+        if (ks[i].bytecode_len > 0)
+            v[(*n)++] = xstrdup(ks[i].name);
+    catalog_classes_free(ks, nk);
+    return v;
+}
+
+void control_names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static http_response_t *action_delete(control_t *c, const char *app, const char *name,
+                                      pending_reply_t *p)
+{
+    catalog_class_t k;
+    memset(&k, 0, sizeof k);
+    char err[256];
+    int rc = catalog_class_get(c->db, app, name, &k, err, sizeof err);
+    bool live = rc == 0 && k.bytecode_len > 0;
+    catalog_class_clear(&k);
+    if (rc < 0)
+        return http_response_error(500, "INTERNAL", err);
+    if (!live)
+        return control_class_not_found(app, name);
+    if (catalog_class_delete(c->db, app, name, err, sizeof err) < 0)
+        return http_response_error(500, "INTERNAL", err);
+    log_info("deploy", "deleted %s/%s and all its instances", app, name);
+    usage_forget(c, app, name);
+    logs_forget(c, app, name);
+    p->purge_app = xstrdup(app);
+    p->purge_class = xstrdup(name);
+    p->publish = true;
+    return control_json_response(200, json_pack("{s:b}", "deleted", 1));
+}
+
+static const char *const do_actions =
+    "deploy, list, get, delete, usage, list_env, set_env or delete_env";
+
+/* POST /_api/manage_durable_objects. Returns the answer, or NULL when p is
+ * finished later. */
+static http_response_t *manage_do(control_t *c, json_t *body, pending_reply_t *p)
+{
+    const char *app = control_json_str(body, "app_id");
+    const char *action = control_json_str(body, "action");
+    char msg[300];
+    if (!app)
+        app = "default";
+    if (!action) {
+        snprintf(msg, sizeof msg, "missing \"action\": one of %s", do_actions);
+        return http_response_error(400, "INVALID_ARGUMENT", msg);
+    }
+    if (!actor_catalog_app(c->snapshot, app)) {
+        snprintf(msg, sizeof msg,
+                 "no app \"%.64s\" exists on this server; create it with manage_apps "
+                 "{\"action\":\"create\",\"app_id\":\"%.64s\"}",
+                 app, app);
+        return http_response_error(404, "APP_NOT_FOUND", msg);
+    }
+    const char *name = control_json_str(body, "name");
+    if (strcmp(action, "deploy") == 0) {
+        bool published = false;
+        http_response_t *res = action_deploy(c, app, body, &published);
+        p->publish = published;
+        return res;
+    }
+    if (strcmp(action, "list") == 0)
+        return action_list(c, app);
+    if (strcmp(action, "list_env") == 0)
+        return env_list(c, app);
+    if (strcmp(action, "set_env") == 0)
+        return env_set(c, app, body, p);
+    if (strcmp(action, "delete_env") == 0)
+        return env_delete(c, app, body, p);
+    if (strcmp(action, "usage") == 0) {
+        json_t *n = json_object_get(body, "name");
+        if (n && !json_is_null(n) && !json_is_string(n))
+            return http_response_error(400, "INVALID_ARGUMENT",
+                                       "\"name\" must be a class's name, or left out for the "
+                                       "whole app");
+        return usage_action(c, app, name, p);
+    }
+    if (strcmp(action, "get") == 0 || strcmp(action, "delete") == 0) {
+        if (!name) {
+            snprintf(msg, sizeof msg, "%s needs \"name\": the class's kebab-case name", action);
+            return http_response_error(400, "INVALID_ARGUMENT", msg);
+        }
+        return strcmp(action, "get") == 0 ? action_get(c, app, name)
+                                          : action_delete(c, app, name, p);
+    }
+    if (c->cfg->test_hooks && strcmp(action, "test_fail_commits") == 0) {
+        json_t *n = json_object_get(body, "count");
+        actor_fail_next_commits(json_is_integer(n) ? (int)json_integer_value(n) : 1);
+        return control_json_response(200, json_pack("{s:b}", "ok", 1));
+    }
+    snprintf(msg, sizeof msg, "unknown action \"%.40s\": use %s", action, do_actions);
+    return http_response_error(400, "INVALID_ACTION", msg);
 }
 
 static void handle_manage(control_t *c, manage_msg_t *m)
@@ -377,10 +515,20 @@ static void handle_manage(control_t *c, manage_msg_t *m)
     p->method = xstrdup(req->method);
     p->target = xstrdup(req->target);
     p->started_ns = req->started_ns;
-    bool published = false;
+    if (m->route == ROUTE_METRICS) {
+        http_request_free(req);
+        usage_metrics(c, p);
+        return;
+    }
+    if (m->route == ROUTE_LOGS) {
+        logs_request(c, req, p);
+        http_request_free(req);
+        return;
+    }
     json_error_t jerr;
     json_t *body = json_loadb((const char *)req->body.data, req->body.len, 0, &jerr);
-    http_response_t *res = NULL;
+    http_request_free(req);
+    http_response_t *res;
     if (!body || !json_is_object(body)) {
         char msg[300];
         snprintf(msg, sizeof msg,
@@ -388,69 +536,21 @@ static void handle_manage(control_t *c, manage_msg_t *m)
                  "\"list\"}%s%s",
                  body ? "" : ": ", body ? "" : jerr.text);
         res = http_response_error(400, "INVALID_JSON", msg);
-        goto done;
-    }
-    const char *app = json_str(body, "app_id");
-    const char *action = json_str(body, "action");
-    if (!app)
-        app = "default";
-    if (!action) {
-        res = http_response_error(400, "INVALID_ARGUMENT",
-                                  "missing \"action\": one of deploy, list, get, delete");
-        goto done;
-    }
-    if (!actor_catalog_app(c->snapshot, app)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "no app \"%.64s\" exists on this server", app);
-        res = http_response_error(404, "APP_NOT_FOUND", msg);
-        goto done;
-    }
-    const char *name = json_str(body, "name");
-    if (strcmp(action, "deploy") == 0) {
-        res = action_deploy(c, app, body, &published);
-    } else if (strcmp(action, "list") == 0) {
-        res = action_list(c, app);
-    } else if (strcmp(action, "get") == 0 || strcmp(action, "delete") == 0) {
-        if (!name) {
-            res = http_response_error(400, "INVALID_ARGUMENT", "this action needs \"name\"");
-        } else if (strcmp(action, "get") == 0) {
-            res = action_get(c, app, name);
-        } else {
-            catalog_class_t k;
-            memset(&k, 0, sizeof k);
-            char err[256];
-            int rc = catalog_class_get(c->db, app, name, &k, err, sizeof err);
-            bool live = rc == 0 && k.bytecode_len > 0;
-            catalog_class_clear(&k);
-            if (rc < 0) {
-                res = http_response_error(500, "INTERNAL", err);
-            } else if (!live) {
-                res = not_found(app, name);
-            } else if (catalog_class_delete(c->db, app, name, err, sizeof err) < 0) {
-                res = http_response_error(500, "INTERNAL", err);
-            } else {
-                log_info("deploy", "deleted %s/%s and all its instances", app, name);
-                res = json_response(200, json_pack("{s:b}", "deleted", 1));
-                p->purge_app = xstrdup(app);
-                p->purge_class = xstrdup(name);
-                published = true;
-            }
-        }
-    } else if (c->cfg->test_hooks && strcmp(action, "test_fail_commits") == 0) {
-        json_t *n = json_object_get(body, "count");
-        actor_fail_next_commits(json_is_integer(n) ? (int)json_integer_value(n) : 1);
-        res = json_response(200, json_pack("{s:b}", "ok", 1));
+    } else if (m->route == ROUTE_MANAGE_APPS) {
+        res = apps_handle(c, body, p);
     } else {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "unknown action \"%.40s\": use deploy, list, get or delete", action);
-        res = http_response_error(400, "INVALID_ACTION", msg);
+        res = manage_do(c, body, p);
     }
-done:
     json_decref(body);
-    http_request_free(req);
-    p->res = res;
-    if (published) {
+    if (res) {
+        p->res = res;
+        control_finish(c, p);
+    }
+}
+
+void control_finish(control_t *c, pending_reply_t *p)
+{
+    if (p->publish) {
         publish(c, p);
     } else {
         p->mail.kind = CONTROL_PUBLISHED;
@@ -463,7 +563,8 @@ static void finish_reply(control_t *c, pending_reply_t *p)
     if (p->purge_app) {
         char err[256];
         if (store_purge(c->cfg->data_dir, p->purge_app, p->purge_class, err, sizeof err) < 0)
-            log_error("deploy", "purging %s/%s: %s", p->purge_app, p->purge_class, err);
+            log_error("deploy", "purging %s/%s: %s", p->purge_app,
+                      p->purge_class ? p->purge_class : "*", err);
     }
     front_log_request(p->method, p->target, p->res->status, p->started_ns);
     actor_reply_send(p->reply, p->res);
@@ -477,16 +578,38 @@ static void finish_reply(control_t *c, pending_reply_t *p)
 static void on_mail(mailbox_t *mb, mail_t *m, void *data)
 {
     control_t *c = data;
-    if (m->kind == CONTROL_STOPPED) {
+    switch (m->kind) {
+    case CONTROL_STOPPED:
         free(m);
         uv_stop(&c->loop);
         return;
-    }
-    if (m->kind == CONTROL_MANAGE) {
+    case CONTROL_MANAGE:
         handle_manage(c, (manage_msg_t *)m);
         free(m);
-    } else {
+        return;
+    case CONTROL_PUBLISHED:
         finish_reply(c, (pending_reply_t *)m);
+        return;
+    case CONTROL_USAGE:
+        usage_on_mail(c, m);
+        return;
+    case CONTROL_LOG:
+    case CONTROL_FOLLOW:
+    case CONTROL_UNFOLLOW:
+        logs_on_mail(c, m);
+        return;
+    case CONTROL_QUIESCE:
+        /* The stopper thread is about to join the shards: nothing may be
+         * posted to them from now on. */
+        logs_quiesce(c);
+        pthread_mutex_lock(&c->quiesce_lock);
+        c->quiesced = true;
+        pthread_cond_broadcast(&c->quiesce_cond);
+        pthread_mutex_unlock(&c->quiesce_lock);
+        free(m);
+        return;
+    default:
+        free(m);
     }
 }
 
@@ -494,15 +617,35 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
 
 /* Stopping waits for every shard to drain, and shards may still need the
  * control loop (a management answer in progress), so the wait happens on a
- * thread of its own and tells the loop when it is over. */
+ * thread of its own and tells the loop when it is over. Between draining and
+ * joining, the control thread is told to post nothing more to the shards,
+ * and the usage counters are gathered one last time. */
 static void *stopper_main(void *arg)
 {
     control_t *c = arg;
-    shards_stop(c->shards, c->cfg->threads);
+    shards_drain(c->shards, c->cfg->threads);
+    mail_t *q = xcalloc(1, sizeof *q);
+    q->kind = CONTROL_QUIESCE;
+    mailbox_post(c->mb, q);
+    pthread_mutex_lock(&c->quiesce_lock);
+    while (!c->quiesced)
+        pthread_cond_wait(&c->quiesce_cond, &c->quiesce_lock);
+    pthread_mutex_unlock(&c->quiesce_lock);
+    usage_collect_final(c);
+    shards_join(c->shards, c->cfg->threads);
     mail_t *m = xcalloc(1, sizeof *m);
     m->kind = CONTROL_STOPPED;
     mailbox_post(c->mb, m);
     return NULL;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    control_t *c = t->data;
+    if (c->stopping)
+        return;
+    usage_tick(c);
+    logs_tick(c);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -519,63 +662,33 @@ static void on_signal(uv_signal_t *h, int signum)
 static int admin_token(control_t *c)
 {
     const char *env = getenv("DORM_ADMIN_TOKEN");
+    int rc = 0;
     if (env && *env) {
         snprintf(c->admin_token, sizeof c->admin_token, "%s", env);
-        return 0;
-    }
-    buf_t path = BUF_INIT, data = BUF_INIT;
-    buf_printf(&path, "%s/admin.token", c->cfg->data_dir);
-    int rc = util_read_file(buf_cstr(&path), &data);
-    if (rc == 0) {
-        size_t n = data.len;
-        while (n > 0 && (data.data[n - 1] == '\n' || data.data[n - 1] == ' '))
-            n--;
-        snprintf(c->admin_token, sizeof c->admin_token, "%.*s", (int)n, (char *)data.data);
     } else {
-        util_random_hex(24, c->admin_token);
-        char line[64];
-        int len = snprintf(line, sizeof line, "%s\n", c->admin_token);
-        rc = util_write_file(buf_cstr(&path), line, (size_t)len, 0600);
-        if (rc < 0)
-            log_error("server", "cannot write %s: %s", buf_cstr(&path), strerror(-rc));
-        else
-            log_info("server", "created the admin token in %s", buf_cstr(&path));
+        buf_t path = BUF_INIT, data = BUF_INIT;
+        buf_printf(&path, "%s/admin.token", c->cfg->data_dir);
+        rc = util_read_file(buf_cstr(&path), &data);
+        if (rc == 0) {
+            size_t n = data.len;
+            while (n > 0 && (data.data[n - 1] == '\n' || data.data[n - 1] == ' '))
+                n--;
+            snprintf(c->admin_token, sizeof c->admin_token, "%.*s", (int)n, (char *)data.data);
+        } else {
+            util_random_hex(24, c->admin_token);
+            char line[64];
+            int len = snprintf(line, sizeof line, "%s\n", c->admin_token);
+            rc = util_write_file(buf_cstr(&path), line, (size_t)len, 0600);
+            if (rc < 0)
+                log_error("server", "cannot write %s: %s", buf_cstr(&path), strerror(-rc));
+            else
+                log_info("server", "created the admin token in %s", buf_cstr(&path));
+        }
+        buf_deinit(&path);
+        buf_deinit(&data);
     }
-    buf_deinit(&path);
-    buf_deinit(&data);
+    util_sha256(c->admin_token, strlen(c->admin_token), c->front.admin_hash);
     return rc < 0 ? -1 : 0;
-}
-
-static int ensure_default_app(control_t *c)
-{
-    catalog_app_t a;
-    memset(&a, 0, sizeof a);
-    char err[256];
-    int rc = catalog_app_get(c->db, "default", &a, err, sizeof err);
-    if (rc == 0) {
-        catalog_app_clear(&a);
-        return 0;
-    }
-    if (rc < 0) {
-        log_error("server", "control.db: %s", err);
-        return -1;
-    }
-    char key[80] = "sk_";
-    util_random_hex(24, key + 3);
-    catalog_app_t d = {"default", "default", key, util_now_ms()};
-    if (catalog_app_put(c->db, &d, err, sizeof err) < 0) {
-        log_error("server", "control.db: %s", err);
-        return -1;
-    }
-    /* The service key also goes to a file (0600) until the control-plane
-     * actions can show it. */
-    buf_t path = BUF_INIT;
-    buf_printf(&path, "%s/default.service_key", c->cfg->data_dir);
-    char line[96];
-    int len = snprintf(line, sizeof line, "%s\n", key);
-    util_write_file(buf_cstr(&path), line, (size_t)len, 0600);
-    buf_deinit(&path);
-    return 0;
 }
 
 int control_run(control_config_t *cfg)
@@ -604,17 +717,20 @@ int control_run(control_config_t *cfg)
         log_error("server", "cannot open control.db: %s", err);
         return 1;
     }
-    if (ensure_default_app(&c) < 0)
+    if (apps_ensure_default(&c) < 0)
         return 1;
-    c.snapshot = load_snapshot(&c, err, sizeof err);
+    c.snapshot = control_load_snapshot(&c, err, sizeof err);
     if (!c.snapshot) {
         log_error("server", "cannot read control.db: %s", err);
         return 1;
     }
     uv_loop_init(&c.loop);
+    pthread_mutex_init(&c.quiesce_lock, NULL);
+    pthread_cond_init(&c.quiesce_cond, NULL);
     c.mb = mailbox_new(&c.loop, on_mail, &c);
+    c.logs = logs_new();
+    c.usage = NULL;
     c.front.cfg = cfg;
-    c.front.admin_token = c.admin_token;
     c.front.control_mb = c.mb;
     shard_hooks_t hooks = front_hooks(&c.front);
     c.shards = shards_start(cfg->threads, &cfg->actor, c.snapshot, &hooks, err, sizeof err);
@@ -622,6 +738,11 @@ int control_run(control_config_t *cfg)
         log_error("server", "cannot start: %s", err);
         return 1;
     }
+    if (usage_start(&c) < 0)
+        return 1;
+    uv_timer_init(&c.loop, &c.tick);
+    c.tick.data = &c;
+    uv_timer_start(&c.tick, tick_cb, CONTROL_TICK_MS, CONTROL_TICK_MS);
     uv_signal_init(&c.loop, &c.sigint);
     uv_signal_init(&c.loop, &c.sigterm);
     c.sigint.data = c.sigterm.data = &c;
@@ -637,16 +758,22 @@ int control_run(control_config_t *cfg)
     uv_run(&c.loop, UV_RUN_DEFAULT);
 
     pthread_join(c.stopper, NULL);
+    usage_stop(&c);
     uv_signal_stop(&c.sigint);
     uv_signal_stop(&c.sigterm);
     uv_close((uv_handle_t *)&c.sigint, NULL);
     uv_close((uv_handle_t *)&c.sigterm, NULL);
+    uv_close((uv_handle_t *)&c.tick, NULL);
     mailbox_close(c.mb, NULL);
     uv_run(&c.loop, UV_RUN_DEFAULT);
     uv_loop_close(&c.loop);
+    logs_free(c.logs);
     jscompiler_free(c.compiler);
     actor_catalog_unref(c.snapshot);
     catalog_close(c.db);
+    pthread_mutex_destroy(&c.quiesce_lock);
+    pthread_cond_destroy(&c.quiesce_cond);
+    memset(c.admin_token, 0, sizeof c.admin_token);
     log_info("server", "stopped");
     return 0;
 }

@@ -49,9 +49,20 @@ void route_parse(const char *target, route_t *r)
         r->kind = ROUTE_MANAGE_DO;
         return;
     }
-    if (plen == strlen("/_api/health") && strncmp(target, "/_api/health", plen) == 0) {
-        r->kind = ROUTE_HEALTH;
-        return;
+    static const struct {
+        const char *path;
+        enum route_kind kind;
+    } fixed[] = {
+        {"/_api/health", ROUTE_HEALTH},
+        {"/_api/manage_apps", ROUTE_MANAGE_APPS},
+        {"/_api/logs", ROUTE_LOGS},
+        {"/metrics", ROUTE_METRICS},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (plen == strlen(fixed[i].path) && strncmp(target, fixed[i].path, plen) == 0) {
+            r->kind = fixed[i].kind;
+            return;
+        }
     }
     if (plen < 5 || strncmp(target, "/_do/", 5) != 0)
         return;
@@ -125,4 +136,42 @@ bool route_host_app(const char *host, const char *domain, const char **sub, size
     *sub = host;
     *sub_len = n - dl - 1;
     return true;
+}
+
+bool route_query_param(const char *target, const char *name, buf_t *out)
+{
+    size_t plen = strcspn(target, "?#");
+    if (target[plen] != '?')
+        return false;
+    const char *q = target + plen + 1;
+    const char *end = q + strcspn(q, "#");
+    size_t nlen = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(stop - q));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - q) == nlen && memcmp(q, name, nlen) == 0) {
+            buf_reset(out);
+            const char *v = eq ? eq + 1 : stop;
+            for (const char *p = v; p < stop; p++) {
+                if (*p == '+') {
+                    buf_putc(out, ' ');
+                } else if (*p == '%') {
+                    if (stop - p < 3)
+                        return false;
+                    int h = hexval((unsigned char)p[1]), l = hexval((unsigned char)p[2]);
+                    if (h < 0 || l < 0)
+                        return false;
+                    buf_putc(out, h * 16 + l);
+                    p += 2;
+                } else {
+                    buf_putc(out, (unsigned char)*p);
+                }
+            }
+            return true;
+        }
+        q = amp ? amp + 1 : end;
+    }
+    return false;
 }

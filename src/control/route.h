@@ -14,6 +14,9 @@ enum route_kind {
     ROUTE_NOT_FOUND,   /* no such path */
     ROUTE_INSTANCE,    /* /_do/<name>/<id>[/rest][?query] */
     ROUTE_MANAGE_DO,   /* /_api/manage_durable_objects */
+    ROUTE_MANAGE_APPS, /* /_api/manage_apps */
+    ROUTE_LOGS,        /* /_api/logs?app_id=&name=[&follow=1] */
+    ROUTE_METRICS,     /* /metrics (Prometheus text) */
     ROUTE_HEALTH,      /* /_api/health */
     ROUTE_BAD,         /* a /_do/ path that is malformed: message says why */
 };
@@ -36,5 +39,9 @@ void route_parse(const char *target, route_t *r);
  * "default") for no Host, an IP literal, the domain itself or any host not
  * under the domain; sub and sub_len receive the subdomain otherwise. */
 bool route_host_app(const char *host, const char *domain, const char **sub, size_t *sub_len);
+
+/* The value of query parameter name in target ("/x?a=1&b=2"), percent-
+ * decoded ('+' is a space) into out. Returns false when absent or malformed. */
+bool route_query_param(const char *target, const char *name, buf_t *out);
 
 #endif

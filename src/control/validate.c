@@ -5,9 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
-
-#include "../lib/util.h"
 
 bool validate_name(const char *name, char *msg, size_t msglen)
 {
@@ -226,122 +223,54 @@ bool validate_imports(const char *src, size_t n, char *msg, size_t msglen)
     return true;
 }
 
-/* base64url (no padding) to bytes; false on a bad character. */
-static bool b64url_decode(const char *s, size_t n, unsigned char **out, size_t *outlen)
+bool validate_env_key(const char *key, const char *const *class_names, size_t n, char *msg,
+                       size_t msglen)
 {
-    unsigned char *o = malloc(n + 1);
-    if (!o)
-        abort();
-    size_t len = 0;
-    unsigned v = 0;
-    int bits = 0;
+    size_t len = strlen(key);
+    bool ok = len > 0 && len <= 128 && (isupper((unsigned char)key[0]) || key[0] == '_');
+    for (size_t i = 1; ok && i < len; i++)
+        ok = isupper((unsigned char)key[i]) || isdigit((unsigned char)key[i]) || key[i] == '_';
+    if (!ok) {
+        snprintf(msg, msglen,
+                 "invalid env key \"%.80s\": keys are upper-case letters, digits and underscores, "
+                 "not starting with a digit (^[A-Z_][A-Z0-9_]*$, at most 128 characters), e.g. "
+                 "\"API_KEY\"",
+                 key);
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i], d;
-        if (c >= 'A' && c <= 'Z')
-            d = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            d = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            d = c - '0' + 52;
-        else if (c == '-')
-            d = 62;
-        else if (c == '_')
-            d = 63;
-        else if (c == '=' && i >= n - 2)
-            break;
-        else {
-            free(o);
+        char binding[160];
+        validate_binding(class_names[i], binding, sizeof binding);
+        if (strcmp(binding, key) == 0) {
+            snprintf(msg, msglen,
+                     "the env key %s is the binding of the class \"%s\" in this app; choose "
+                     "another key",
+                     key, class_names[i]);
             return false;
         }
-        v = (v << 6) | (unsigned)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[len++] = (unsigned char)(v >> bits);
-        }
     }
-    o[len] = 0;
-    *out = o;
-    *outlen = len;
     return true;
 }
 
-static bool json_object_part(const char *s, size_t n)
+void validate_binding(const char *name, char *out, size_t outlen)
 {
-    unsigned char *raw;
-    size_t len;
-    if (n == 0 || !b64url_decode(s, n, &raw, &len))
-        return false;
-    json_error_t e;
-    json_t *j = json_loadb((const char *)raw, len, 0, &e);
-    free(raw);
-    bool ok = j && json_is_object(j);
-    json_decref(j);
+    size_t o = 0;
+    for (size_t i = 0; name[i] && o + 1 < outlen; i++)
+        out[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    out[o] = 0;
+}
+
+bool validate_label(const char *s, const char *what, char *msg, size_t msglen)
+{
+    size_t n = strlen(s);
+    bool ok = n > 0 && n <= 63 && islower((unsigned char)s[0]) && s[n - 1] != '-';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-';
+    if (!ok)
+        snprintf(msg, msglen,
+                 "invalid %s \"%.80s\": use lowercase letters, digits and dashes, starting with "
+                 "a letter and not ending with a dash, at most 63 characters (it becomes a host "
+                 "name label), e.g. \"my-app\"",
+                 what, s);
     return ok;
-}
-
-bool access_jwt_shape(const char *t, size_t n)
-{
-    const char *d1 = memchr(t, '.', n);
-    if (!d1)
-        return false;
-    const char *d2 = memchr(d1 + 1, '.', (size_t)(t + n - d1 - 1));
-    if (!d2 || memchr(d2 + 1, '.', (size_t)(t + n - d2 - 1)))
-        return false;
-    if (d2 + 1 == t + n)
-        return false; /* the signature part may not be empty */
-    for (const char *p = d2 + 1; p < t + n; p++)
-        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '='))
-            return false;
-    return json_object_part(t, (size_t)(d1 - t)) &&
-           json_object_part(d1 + 1, (size_t)(d2 - d1 - 1));
-}
-
-/* The token of "Bearer <token>" (scheme case-insensitive), or NULL. */
-static const char *bearer(const char *auth, size_t *len)
-{
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return NULL;
-    const char *t = auth + 7;
-    while (*t == ' ')
-        t++;
-    size_t n = strlen(t);
-    while (n > 0 && t[n - 1] == ' ')
-        n--;
-    if (n == 0)
-        return NULL;
-    *len = n;
-    return t;
-}
-
-bool access_check(enum actor_access mode, const char *authorization, const char *service_key,
-                  char *msg, size_t msglen)
-{
-    if (mode == ACCESS_PUBLIC)
-        return true;
-    size_t n = 0;
-    const char *tok = bearer(authorization, &n);
-    if (mode == ACCESS_SERVICE_KEY) {
-        if (!tok) {
-            snprintf(msg, msglen, "this Durable Object requires the app's service key: send "
-                                  "\"Authorization: Bearer <service key>\"");
-            return false;
-        }
-        if (!service_key || !util_secure_eq(tok, n, service_key, strlen(service_key))) {
-            snprintf(msg, msglen, "the bearer token is not this app's service key");
-            return false;
-        }
-        return true;
-    }
-    if (!tok) {
-        snprintf(msg, msglen, "this Durable Object requires a signed-in user: send "
-                              "\"Authorization: Bearer <JWT>\"");
-        return false;
-    }
-    if (!access_jwt_shape(tok, n)) {
-        snprintf(msg, msglen, "the bearer token is not a JWT (three base64url parts separated "
-                              "by dots, the first two JSON objects)");
-        return false;
-    }
-    return true;
 }

@@ -1,6 +1,7 @@
 /* The deploy rules of DESIGN.md 1.6 that can be checked without running
- * code, and the access-mode checks of 1.7, as pure functions. Each check
- * fills msg with a sentence for the user. Depends on lib/ only. */
+ * code, and the env key rules, as pure functions. Each check fills msg with
+ * a sentence for the user. Depends on lib/ only (access checks are in
+ * access.h). */
 #ifndef DORM_CONTROL_VALIDATE_H
 #define DORM_CONTROL_VALIDATE_H
 #include <stdbool.h>
@@ -26,11 +27,14 @@ const char *validate_access_str(enum actor_access a);
  * module loader enforces it again when the code is evaluated). */
 bool validate_imports(const char *src, size_t len, char *msg, size_t msglen);
 
-/* Access (1.7). Returns true when the Authorization header value allows the
- * request; otherwise msg says why (for a 401). */
-bool access_check(enum actor_access mode, const char *authorization, const char *service_key,
-                  char *msg, size_t msglen);
-/* The JWT shape: three base64url parts, the first two JSON objects. */
-bool access_jwt_shape(const char *token, size_t len);
+/* Env keys (1.6): ^[A-Z_][A-Z0-9_]*$, at most 128 characters, and not the
+ * binding of one of the app's n classes (their deploy names). */
+bool validate_env_key(const char *key, const char *const *class_names, size_t n, char *msg,
+                      size_t msglen);
+/* An app id or subdomain: one DNS label, lowercase, starting with a letter
+ * (what names it in msg: "app_id", "subdomain"). */
+bool validate_label(const char *s, const char *what, char *msg, size_t msglen);
+/* The binding a class's deploy name reserves: "chat-room" -> "CHAT_ROOM". */
+void validate_binding(const char *name, char *out, size_t outlen);
 
 #endif

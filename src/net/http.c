@@ -316,11 +316,13 @@ static void conn_write(http_conn_t *c, http_response_t *res)
     }
     date_refresh(s);
     buf_append(h, s->date_line, s->date_len);
-    if (!no_body) {
+    if (!no_body && !(res->stream && upgrading)) {
         buf_puts(h, "Content-Length: ");
         put_uint(h, res->body.len);
         buf_puts(h, "\r\n");
     }
+    if (res->stream && upgrading)
+        buf_puts(h, "Connection: close\r\n"); /* the body ends when the socket does */
     if (!upgrading) {
         /* A half-closed client gets answers to every request it sent; the
          * last one, with nothing left to parse, says the connection ends. */

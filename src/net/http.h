@@ -48,6 +48,11 @@ typedef struct http_response {
     http_header_t *headers;
     size_t nheaders;
     buf_t body;
+    /* With http_conn_upgrade only: a body that goes on until the connection
+     * closes (server-sent events). No Content-Length is sent, the response
+     * says Connection: close, body holds its first bytes, and the new owner
+     * of the socket writes the rest. */
+    bool stream;
 } http_response_t;
 
 /* Header helpers (case-insensitive name match). Values are owned copies.

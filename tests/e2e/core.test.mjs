@@ -189,7 +189,7 @@ test("management API: errors are JSON with a code and a message", async () => {
   assert.equal(bad.status, 401);
   const act = await srv.manage({ action: "explode" });
   assert.equal(act.status, 400);
-  assert.match(act.body.error.message, /deploy, list, get or delete/);
+  assert.match(act.body.error.message, /deploy, list, get, delete, usage, list_env, set_env or delete_env/);
   const app = await srv.manage({ app_id: "nope", action: "list" });
   assert.equal(app.status, 404);
   const get = await srv.manage({ action: "get", name: "missing" });
@@ -306,7 +306,10 @@ test("a second server on a port in use refuses to start and says why", async () 
       { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     p.stderr.on("data", (d) => (err += d));
+    // If it wrongly starts, it is killed rather than left to hang the run.
+    const guard = setTimeout(() => p.kill("SIGKILL"), 15000);
     const code = await new Promise((resolve) => p.on("exit", resolve));
+    clearTimeout(guard);
     assert.equal(code, 1);
     assert.match(err, /Address already in use.*--listen/);
     // the first server still has every connection

@@ -346,3 +346,31 @@ test("getWebSocketAutoResponse gives back the pair that was set; only an exact m
   assert.deepEqual(await c.ask({ cmd: "getauto" }), { req: "are you there?", res: "yes" });
   await c.close(1000);
 });
+
+test("usage counts open sockets; set_env closes every socket of the app with 1012, of either style", async () => {
+  const s = await startServer({ args: ["--threads", "2"] });
+  try {
+    await s.deploy("ws-room", roomSrc);
+    const hib = await connect(wsurl(s, "env1"));
+    const classic = await connect(wsurl(s, "env2", "?style=classic"));
+    for (const c of [hib, classic]) {
+      c.send("x");
+      assert.match(await c.next(), /x/);
+    }
+    const usage = async () => (await s.manage({ action: "usage", name: "ws-room" })).body;
+    assert.equal((await usage()).websockets_open, 2);
+    assert.equal((await s.manage({ action: "set_env", key: "MODE", value: "new" })).status, 200);
+    for (const c of [hib, classic]) {
+      const end = await c.closed;
+      assert.equal(end.code, 1012);
+      assert.match(end.reason, /environment changed/);
+    }
+    await waitFor(async () => (await usage()).websockets_open === 0, { what: "the closed sockets to leave usage" });
+    const again = await connect(wsurl(s, "env1"));
+    again.send("y");
+    assert.equal(await again.next(), "echo:v1:y", "a new socket is served by the new version");
+    await again.close(1000);
+  } finally {
+    await s.cleanup();
+  }
+});

@@ -785,6 +785,245 @@ static void test_confirm(void **state)
     fclose(out);
 }
 
+/* ------------------------------------------------------------------ new commands */
+
+static void test_parse_env_and_apps(void **state)
+{
+    cli_args_t a;
+    buf_t err = BUF_INIT;
+    assert_int_equal(PARSE(&a, &err, "env", "--app", "shop", "set", "API_KEY", "v"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_ENV_SET);
+    assert_string_equal(a.cmd_name, "env set");
+    assert_string_equal(a.app, "shop");
+    assert_string_equal(a.name, "API_KEY");
+    assert_string_equal(a.value, "v");
+    assert_int_equal(PARSE(&a, &err, "env", "set", "API_KEY"), 0);
+    assert_null(a.value); /* from stdin */
+    assert_int_equal(PARSE(&a, &err, "env", "list"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_ENV_LIST);
+    assert_int_equal(PARSE(&a, &err, "env", "delete", "K"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_ENV_DELETE);
+
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "env"), -1);
+    assert_contains(buf_cstr(&err), "missing the verb");
+    assert_contains(buf_cstr(&err), "see dorm env --help");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "env", "show"), -1);
+    assert_string_equal(buf_cstr(&err),
+                        "dorm env: unknown verb 'show': use list, set or delete; see dorm env --help");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "env", "set"), -1);
+    assert_contains(buf_cstr(&err), "dorm env set: missing KEY");
+    assert_contains(buf_cstr(&err), "see dorm env --help");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "env", "list", "extra"), -1);
+    assert_contains(buf_cstr(&err), "unexpected argument 'extra'");
+
+    assert_int_equal(PARSE(&a, &err, "apps", "create", "shop", "--subdomain=store"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_APPS_CREATE);
+    assert_string_equal(a.name, "shop");
+    assert_string_equal(a.subdomain, "store");
+    assert_int_equal(PARSE(&a, &err, "apps", "set-auth", "shop", "--jwks", "k.json", "--audience",
+                           "a"),
+                     0);
+    assert_string_equal(a.jwks, "k.json");
+    assert_string_equal(a.audience, "a");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "apps", "set-auth", "shop", "--jwks", "k", "--clear"), -1);
+    assert_contains(buf_cstr(&err), "give one of");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "apps", "set-auth", "shop", "--clear", "--issuer", "i"), -1);
+    assert_contains(buf_cstr(&err), "--clear takes no --issuer");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "apps", "rotate-key"), -1);
+    assert_contains(buf_cstr(&err), "missing APP");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "apps", "create", "x", "--jwks", "f"), -1);
+    assert_contains(buf_cstr(&err), "--jwks is not a flag of dorm apps create");
+    assert_int_equal(PARSE(&a, &err, "apps", "delete", "shop", "-y"), 0);
+    assert_true(a.yes);
+
+    assert_int_equal(PARSE(&a, &err, "logs", "chat-room", "-f"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_LOGS);
+    assert_true(a.follow);
+    assert_int_equal(PARSE(&a, &err, "usage"), 0);
+    assert_null(a.name);
+    assert_int_equal(PARSE(&a, &err, "usage", "counter", "--json"), 0);
+    assert_string_equal(a.name, "counter");
+    assert_int_equal(PARSE(&a, &err, "dev", "A.ts", "b=B.js", "--listen", "127.0.0.1:9", "--access",
+                           "authenticated"),
+                     0);
+    assert_int_equal(a.nfiles, 2);
+    assert_string_equal(a.files[1], "b=B.js");
+    assert_string_equal(a.listen, "127.0.0.1:9");
+    buf_reset(&err);
+    assert_int_equal(PARSE(&a, &err, "dev", "A.ts", "--json"), -1);
+    assert_contains(buf_cstr(&err), "--json is not a flag of dorm dev");
+    assert_int_equal(PARSE(&a, &err, "mcp", "--url", "http://h:1"), 0);
+    assert_int_equal(a.cmd, CLI_CMD_MCP);
+    /* --help of a verb describes its group */
+    assert_int_equal(PARSE(&a, &err, "apps", "create", "--help"), 0);
+    assert_true(a.help);
+    assert_string_equal(a.topic, "apps");
+    buf_deinit(&err);
+}
+
+static void test_dev_names(void **state)
+{
+    struct {
+        const char *arg, *name, *path;
+    } cases[] = {
+        {"ChatRoom.ts", "chat-room", "ChatRoom.ts"},
+        {"examples/chat-room.ts", "chat-room", "examples/chat-room.ts"},
+        {"src/HTTPServer.js", "http-server", "src/HTTPServer.js"},
+        {"rate_limiter.ts", "rate-limiter", "rate_limiter.ts"},
+        {"counter=impl/v2.ts", "counter", "impl/v2.ts"},
+        {"dir=x/a.ts", "dir", "x/a.ts"},
+        {"a/b=c.ts", "b=c", "a/b=c.ts"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_t name = BUF_INIT;
+        const char *path;
+        cli_dev_name(cases[i].arg, &name, &path);
+        assert_string_equal(buf_cstr(&name), cases[i].name);
+        assert_string_equal(path, cases[i].path);
+        buf_deinit(&name);
+    }
+}
+
+static void test_format_new(void **state)
+{
+    buf_t out = BUF_INIT;
+    json_t *r = parse_json("{\"name\":\"counter\",\"app_id\":\"default\",\"do_requests\":12,"
+                           "\"do_cpu_ms\":1.5,\"instances_live\":2,\"websockets_open\":0,"
+                           "\"storage_bytes\":4096,\"alarms_pending\":0,\"errors\":1}");
+    assert_int_equal(cli_format_usage(r, &out), 0);
+    assert_contains(buf_cstr(&out), "requests:         12\n");
+    assert_contains(buf_cstr(&out), "cpu ms:           1.500\n");
+    json_decref(r);
+    buf_reset(&out);
+    r = parse_json("{\"app_id\":\"default\",\"do_requests\":3,\"do_cpu_ms\":0.25,"
+                   "\"instances_live\":1,\"websockets_open\":0,\"storage_bytes\":10,"
+                   "\"alarms_pending\":0,\"errors\":0,\"durable_objects\":[{\"name\":\"a\","
+                   "\"do_requests\":3,\"do_cpu_ms\":0.25,\"instances_live\":1,\"websockets_open\":0,"
+                   "\"storage_bytes\":10,\"alarms_pending\":0,\"errors\":0}]}");
+    assert_int_equal(cli_format_usage(r, &out), 0);
+    assert_string_equal(buf_cstr(&out),
+                        "NAME   REQUESTS  CPU_MS  LIVE  WEBSOCKETS  STORAGE  ALARMS  ERRORS\n"
+                        "a      3         0.250   1     0           10       0       0\n"
+                        "TOTAL  3         0.250   1     0           10       0       0\n");
+    json_decref(r);
+    buf_reset(&out);
+    r = parse_json("{\"name\":\"x\"}");
+    assert_int_equal(cli_format_usage(r, &out), -1);
+    json_decref(r);
+
+    buf_reset(&out);
+    r = parse_json("{\"keys\":[\"A\",\"B\\u001b[31m\"]}");
+    assert_int_equal(cli_format_env_list(r, "default", &out), 0);
+    assert_string_equal(buf_cstr(&out), "A\nB?[31m\n"); /* nothing drives the terminal */
+    json_decref(r);
+
+    buf_reset(&out);
+    r = parse_json("{\"apps\":[{\"app_id\":\"default\",\"subdomain\":\"default\",\"durable_objects\":2,"
+                   "\"env_vars\":1,\"auth\":null,\"created_at\":\"2026-01-01T00:00:00.000Z\"},"
+                   "{\"app_id\":\"shop\",\"subdomain\":\"store\",\"durable_objects\":0,\"env_vars\":0,"
+                   "\"auth\":{\"algorithms\":[\"ES256\",\"RS256\"],\"keys\":2,\"source\":\"jwks\"},"
+                   "\"created_at\":\"2026-01-02T00:00:00.000Z\"}]}");
+    assert_int_equal(cli_format_apps_list(r, &out), 0);
+    assert_string_equal(buf_cstr(&out),
+                        "APP      SUBDOMAIN  CLASSES  ENV  JWT          CREATED\n"
+                        "default  default    2        1    -            2026-01-01T00:00:00.000Z\n"
+                        "shop     store      0        0    ES256/RS256  2026-01-02T00:00:00.000Z\n");
+    buf_reset(&out);
+    assert_int_equal(cli_format_app(json_array_get(json_object_get(r, "apps"), 1),
+                                    "http://127.0.0.1:8787", &out),
+                     0);
+    assert_contains(buf_cstr(&out), "jwt:          ES256/RS256 (2 keys from jwks)\n");
+    assert_contains(buf_cstr(&out), "served at:    http://store.localhost:8787/_do/NAME/<id>\n");
+    json_decref(r);
+
+    buf_reset(&out);
+    r = parse_json("{\"seq\":3,\"time\":\"2026-01-01T00:00:00.000Z\",\"level\":\"warn\","
+                   "\"instance\":\"alice\",\"message\":\"two\\nlines\"}");
+    assert_int_equal(cli_format_log_line(r, &out), 0);
+    assert_string_equal(buf_cstr(&out), "2026-01-01T00:00:00.000Z warn  alice: two lines\n");
+    json_decref(r);
+    buf_deinit(&out);
+}
+
+static json_t *mcp(cli_mcp_state_t *st, const char *line)
+{
+    buf_t out = BUF_INIT;
+    cli_mcp_handle(st, line, strlen(line), &out);
+    json_t *j = out.len ? parse_json(buf_cstr(&out)) : NULL;
+    if (out.len)
+        assert_int_equal(out.data[out.len - 1], '\n');
+    buf_deinit(&out);
+    return j;
+}
+
+static void test_mcp_messages(void **state)
+{
+    cli_mcp_state_t st;
+    memset(&st, 0, sizeof st);
+    st.base = "http://127.0.0.1:1";
+    st.token_error = "no admin token: pass --token";
+    json_t *r = mcp(&st, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"initialize\",\"params\":"
+                         "{\"protocolVersion\":\"2025-03-26\"}}");
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"),
+                                                          "protocolVersion")),
+                        "2025-03-26");
+    json_decref(r);
+    assert_null(mcp(&st, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"));
+    assert_true(st.initialized);
+    assert_null(mcp(&st, "   \r\n"));
+    r = mcp(&st, "{\"jsonrpc\":\"2.0\",\"id\":\"t\",\"method\":\"tools/list\"}");
+    json_t *tools = json_object_get(json_object_get(r, "result"), "tools");
+    assert_int_equal(json_array_size(tools), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                        "manage_durable_objects");
+    json_decref(r);
+    /* without a token, a call is a tool error that says so (no network) */
+    r = mcp(&st, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
+                 "\"manage_apps\",\"arguments\":{\"action\":\"list\"}}}");
+    json_t *res = json_object_get(r, "result");
+    assert_true(json_is_true(json_object_get(res, "isError")));
+    assert_contains(json_string_value(json_object_get(
+                        json_array_get(json_object_get(res, "content"), 0), "text")),
+                    "no admin token");
+    json_decref(r);
+    struct {
+        const char *line;
+        int code;
+    } errors[] = {
+        {"nope", -32700},
+        {"{\"id\":1,\"method\":\"ping\"}", -32600},
+        {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", -32600},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1}", -32600},
+        {"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", -32600},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/list\"}", -32601},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\"}", -32602},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}", -32602},
+        {"[]", -32600},
+    };
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        r = mcp(&st, errors[i].line);
+        json_t *e = json_is_array(r) ? json_array_get(r, 0) : r;
+        if (json_integer_value(json_object_get(json_object_get(e, "error"), "code")) != errors[i].code)
+            fail_msg("%s: wanted %d", errors[i].line, errors[i].code);
+        json_decref(r);
+    }
+    /* a batch answers its requests, in order, and not its notifications */
+    r = mcp(&st, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},{\"jsonrpc\":\"2.0\","
+                 "\"method\":\"notifications/x\"},{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]");
+    assert_int_equal(json_array_size(r), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 1), "id")), 2);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +1046,10 @@ int main(void)
         cmocka_unit_test(test_format_error),
         cmocka_unit_test_setup_teardown(test_main_exit_codes, make_tmpdir, remove_tmpdir),
         cmocka_unit_test_setup_teardown(test_confirm, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test(test_parse_env_and_apps),
+        cmocka_unit_test(test_dev_names),
+        cmocka_unit_test(test_format_new),
+        cmocka_unit_test(test_mcp_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

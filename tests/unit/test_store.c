@@ -66,23 +66,26 @@ static void test_catalog(void **state)
     catalog_t *c = catalog_open(path, err, sizeof(err));
     assert_non_null(c);
 
-    catalog_app_t a = {.id = "default", .subdomain = "default", .service_key = "sk1",
+    catalog_app_t a = {.id = "default", .subdomain = "default", .service_key_hash = "sk1",
                        .created_at = 1700000000123};
     assert_int_equal(catalog_app_put(c, &a, err, sizeof(err)), 0);
-    catalog_app_t b = {.id = "beta", .subdomain = "b", .service_key = "sk2", .created_at = 5};
+    catalog_app_t b = {.id = "beta", .subdomain = "b", .service_key_hash = "sk2", .created_at = 5,
+                       .auth = "{\"secret\":\"s\"}"};
     assert_int_equal(catalog_app_put(c, &b, err, sizeof(err)), 0);
-    catalog_app_t clash = {.id = "gamma", .subdomain = "b", .service_key = "x"};
+    catalog_app_t clash = {.id = "gamma", .subdomain = "b", .service_key_hash = "x"};
     assert_int_equal(catalog_app_put(c, &clash, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "subdomain 'b'"));
-    b.service_key = "sk3"; /* update in place */
+    b.service_key_hash = "sk3"; /* update in place */
     assert_int_equal(catalog_app_put(c, &b, err, sizeof(err)), 0);
 
     catalog_app_t got;
     assert_int_equal(catalog_app_get(c, "default", &got, err, sizeof(err)), 0);
     assert_string_equal(got.id, "default");
     assert_string_equal(got.subdomain, "default");
-    assert_string_equal(got.service_key, "sk1");
+    assert_string_equal(got.service_key_hash, "sk1");
     assert_true(got.created_at == 1700000000123);
+    assert_null(got.auth);
+    assert_int_equal(got.env_version, 0);
     catalog_app_clear(&got);
     assert_int_equal(catalog_app_get(c, "missing", &got, err, sizeof(err)), 1);
     catalog_app_t *apps;
@@ -90,7 +93,8 @@ static void test_catalog(void **state)
     assert_int_equal(catalog_apps_list(c, &apps, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 2);
     assert_string_equal(apps[0].id, "beta");
-    assert_string_equal(apps[0].service_key, "sk3");
+    assert_string_equal(apps[0].service_key_hash, "sk3");
+    assert_string_equal(apps[0].auth, "{\"secret\":\"s\"}");
     assert_string_equal(apps[1].id, "default");
     catalog_apps_free(apps, n);
 
@@ -183,7 +187,7 @@ static void test_catalog(void **state)
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -197,10 +201,155 @@ static void test_catalog(void **state)
     free(dir);
 }
 
+/* Env vars, usage rows and deleting an app. */
+static void test_catalog_env_usage(void **state)
+{
+    char *dir = new_data_dir();
+    char path[300], err[256];
+    snprintf(path, sizeof(path), "%s/control.db", dir);
+    catalog_t *c = catalog_open(path, err, sizeof(err));
+    assert_non_null(c);
+    /* it holds secrets: the file (and its WAL) are the owner's only */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    catalog_app_t a = {.id = "a1", .subdomain = "a1", .service_key_hash = "h"};
+    assert_int_equal(catalog_app_put(c, &a, err, sizeof(err)), 0);
+    catalog_app_t b = {.id = "b1", .subdomain = "b1", .service_key_hash = "h2"};
+    assert_int_equal(catalog_app_put(c, &b, err, sizeof(err)), 0);
+
+    assert_int_equal(catalog_env_put(c, "a1", "Z_KEY", "zz", err, sizeof(err)), 0);
+    assert_int_equal(catalog_env_put(c, "a1", "API_KEY", "secret-1", err, sizeof(err)), 0);
+    assert_int_equal(catalog_env_put(c, "a1", "API_KEY", "secret-2", err, sizeof(err)), 0);
+    assert_int_equal(catalog_env_put(c, "b1", "API_KEY", "other", err, sizeof(err)), 0);
+    assert_int_equal(catalog_env_put(c, "nope", "K", "v", err, sizeof(err)), -1);
+    catalog_env_t *env;
+    size_t n;
+    assert_int_equal(catalog_env_list(c, "a1", &env, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(env[0].key, "API_KEY");
+    assert_string_equal(env[0].value, "secret-2");
+    assert_string_equal(env[1].key, "Z_KEY");
+    catalog_env_free(env, n);
+    catalog_app_t got;
+    char wal[320];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(catalog_app_get(c, "a1", &got, err, sizeof(err)), 0);
+    assert_int_equal(got.env_version, 3); /* every change counts */
+    catalog_app_clear(&got);
+    /* putting the app again keeps its env version */
+    assert_int_equal(catalog_app_put(c, &a, err, sizeof(err)), 0);
+    assert_int_equal(catalog_app_get(c, "a1", &got, err, sizeof(err)), 0);
+    assert_int_equal(got.env_version, 3);
+    catalog_app_clear(&got);
+    assert_int_equal(catalog_env_delete(c, "a1", "Z_KEY", err, sizeof(err)), 0);
+    assert_int_equal(catalog_env_delete(c, "a1", "Z_KEY", err, sizeof(err)), 1);
+    assert_int_equal(catalog_app_get(c, "a1", &got, err, sizeof(err)), 0);
+    assert_int_equal(got.env_version, 4);
+    catalog_app_clear(&got);
+
+    catalog_class_t k = {.app_id = "a1", .name = "counter", .id = "u-1", .class_name = "Counter",
+                         .access_mode = "public", .code = "x", .version = 1};
+    assert_int_equal(catalog_class_put(c, &k, err, sizeof(err)), 0);
+    catalog_class_t k2 = k;
+    k2.name = "room";
+    k2.id = "u-2";
+    assert_int_equal(catalog_class_put(c, &k2, err, sizeof(err)), 0);
+    catalog_usage_t rows[] = {{"u-1", "a1", "counter", 10, 2500, 1},
+                              {"u-2", "a1", "room", 3, 7, 0},
+                              {"u-gone", "a1", "gone", 99, 99, 99}};
+    assert_int_equal(catalog_usage_put(c, rows, 3, err, sizeof(err)), 0);
+    rows[0].do_requests = 11;
+    assert_int_equal(catalog_usage_put(c, rows, 1, err, sizeof(err)), 0);
+    catalog_usage_t *u;
+    assert_int_equal(catalog_usage_list(c, &u, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2); /* no row for a class that does not exist */
+    assert_string_equal(u[0].class_id, "u-1");
+    assert_int_equal(u[0].do_requests, 11);
+    assert_int_equal(u[0].do_cpu_us, 2500);
+    assert_int_equal(u[0].errors, 1);
+    catalog_usage_free(u, n);
+    /* deleting a class takes its usage row */
+    assert_int_equal(catalog_class_delete(c, "a1", "room", err, sizeof(err)), 0);
+    assert_int_equal(catalog_usage_list(c, &u, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    catalog_usage_free(u, n);
+    catalog_close(c);
+
+    /* reopening keeps all of it; deleting the app takes everything of it */
+    c = catalog_open(path, err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(catalog_app_delete(c, "a1", err, sizeof(err)), 0);
+    assert_int_equal(catalog_app_delete(c, "a1", err, sizeof(err)), 1);
+    assert_int_equal(catalog_app_get(c, "a1", &got, err, sizeof(err)), 1);
+    assert_int_equal(catalog_env_list(c, "a1", &env, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 0);
+    catalog_env_free(env, n);
+    catalog_class_t *list;
+    assert_int_equal(catalog_classes_list(c, "a1", &list, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 0);
+    catalog_classes_free(list, n);
+    assert_int_equal(catalog_usage_list(c, &u, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 0);
+    catalog_usage_free(u, n);
+    assert_int_equal(catalog_env_list(c, "b1", &env, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1); /* the other app keeps its own */
+    catalog_env_free(env, n);
+    catalog_close(c);
+    free(dir);
+}
+
+/* A control.db of schema 1 (plain service keys, world-readable) is upgraded. */
+static void test_catalog_migration(void **state)
+{
+    char *dir = new_data_dir();
+    char path[300], err[256];
+    snprintf(path, sizeof(path), "%s/control.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE apps(id TEXT PRIMARY KEY NOT NULL, subdomain TEXT UNIQUE,"
+                     " service_key TEXT, created_at INTEGER NOT NULL DEFAULT 0);"
+                     "CREATE TABLE classes(app_id TEXT NOT NULL, name TEXT NOT NULL, id TEXT,"
+                     " class_name TEXT, access_mode TEXT, code TEXT, bytecode BLOB,"
+                     " version INTEGER NOT NULL DEFAULT 0, last_deployed_at INTEGER NOT NULL "
+                     "DEFAULT 0, error_message TEXT, code_compressed_len INTEGER NOT NULL "
+                     "DEFAULT 0, PRIMARY KEY(app_id, name));"
+                     "INSERT INTO apps VALUES('default','default','sk_abc',7);"
+                     "INSERT INTO classes(app_id,name,id,version) VALUES('default','c','u',3);"
+                     "PRAGMA user_version=1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    chmod(path, 0644);
+    catalog_t *c = catalog_open(path, err, sizeof(err));
+    assert_non_null(c);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    catalog_app_t got;
+    assert_int_equal(catalog_app_get(c, "default", &got, err, sizeof(err)), 0);
+    /* sha256("sk_abc") */
+    assert_string_equal(got.service_key_hash,
+                        "7c8d93f8ffb4cdb85b2a4b0c10886a66959da2eb67707b1c54718850a56d158c");
+    catalog_app_clear(&got);
+    catalog_class_t k;
+    assert_int_equal(catalog_class_get(c, "default", "c", &k, err, sizeof(err)), 0);
+    assert_int_equal(k.version, 3);
+    catalog_class_clear(&k);
+    catalog_close(c);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_catalog),
+        cmocka_unit_test(test_catalog_env_usage),
+        cmocka_unit_test(test_catalog_migration),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

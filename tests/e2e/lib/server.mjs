@@ -121,6 +121,27 @@ export class Server {
     return { status: r.status, body: json };
   }
 
+  // POST /_api/<tool>: manage_durable_objects (manage) or manage_apps (apps).
+  async tool(tool, body, { token = this.token } = {}) {
+    const r = await fetch(`${this.url}/_api/${tool}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = { raw: text };
+    }
+    return { status: r.status, body: json, text };
+  }
+
+  apps(body, opts) {
+    return this.tool("manage_apps", body, opts);
+  }
+
   async deploy(name, code, access_mode = "public", app_id = "default") {
     const r = await this.manage({ app_id, action: "deploy", name, code, access_mode });
     if (r.status !== 200) throw new Error(`deploy ${name} failed: ${r.status} ${JSON.stringify(r.body)}`);
