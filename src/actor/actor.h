@@ -220,6 +220,42 @@ void shards_collect_usage(shard_t **shards, int n,
                           void *data);
 void actor_usage_reports_free(actor_usage_report_t *reports, int n);
 
+/* ---- storage administration (admin.c) ---------------------------------------------- */
+
+enum { ACTOR_ADMIN_DELETE = 1, ACTOR_ADMIN_RESTORE };
+
+/* Deletes an instance's storage, or replaces it with a prepared file, on the
+ * instance's own shard: new events for it wait, the events it runs finish
+ * (or are failed after 10 s), its WebSockets are closed, its in-memory
+ * state goes, then the file is removed or moved into place and its alarm
+ * follows the new file. done runs on that shard's thread. */
+typedef struct actor_admin_op {
+    int op;
+    char *app, *cls;          /* owned by the caller */
+    uint8_t *id;
+    size_t id_len;
+    const char *prepared;     /* RESTORE: the file to move into place */
+    int rc;                   /* 0, or -1 with err */
+    bool existed;             /* DELETE: there was a file */
+    char err[256];
+    void (*done)(struct actor_admin_op *op, void *data);
+    void *data;
+} actor_admin_op_t;
+void actor_admin_run(shard_t **shards, int n, actor_admin_op_t *op);
+
+/* The instances of a class with state in memory on any shard. */
+typedef struct actor_live {
+    char hex[65];
+    uint8_t *id;
+    size_t id_len;
+    bool hibernated;          /* only its WebSockets are held (no JS state) */
+} actor_live_t;
+/* Gathers them from every shard; done runs on the last shard to answer and
+ * owns v (free with actor_live_free). */
+void actor_admin_live(shard_t **shards, int n, const char *app, const char *cls,
+                      void (*done)(actor_live_t *v, size_t n, void *data), void *data);
+void actor_live_free(actor_live_t *v, size_t n);
+
 /* Test hook (not reachable by users): the next n commits of the process fail. */
 void actor_fail_next_commits(int n);
 

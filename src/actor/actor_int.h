@@ -154,6 +154,7 @@ struct instance {
     bool reset_requested;
     bool removed;          /* its class was deleted: purge once idle */
     bool stale;            /* its app's env changed: drop the JS state once no event runs */
+    bool admin_hold;       /* its storage is being deleted or restored: deliver nothing */
     actor_usage_t *usage;  /* its class's counters (ref) */
     uint64_t last_used_ns;
     instance_t *next_runnable, *next_dirty;

@@ -237,7 +237,7 @@ bool instance_idle(const instance_t *inst)
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->held_out &&
            !instance_durability_pending(inst) && inst->api.ntimers == 0 &&
            inst->api.blocked == 0 && !inst->sync_waiters && !inst->listed_runnable &&
-           !inst->listed_dirty;
+           !inst->listed_dirty && !inst->admin_hold;
 }
 
 void instance_evict(instance_t *inst)
@@ -556,6 +556,8 @@ static void deliver(instance_t *inst, event_t *ev)
 void instance_run(instance_t *inst)
 {
     shard_t *s = inst->shard;
+    if (inst->admin_hold)
+        return; /* admin.c runs the queue again when it is done */
     if (inst->stale && inst->inflight == 0) {
         /* The app's env changed: the old state goes now, the next event
          * starts a fresh instance with the new env. */

@@ -323,7 +323,7 @@ static void evict_removed(shard_t *s)
             continue;
         /* One still on this turn's lists goes at the turn's end. */
         if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst) ||
-            inst->listed_runnable || inst->listed_dirty)
+            inst->listed_runnable || inst->listed_dirty || inst->admin_hold)
             continue;
         dead[n++] = inst;
     }

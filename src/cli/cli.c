@@ -482,6 +482,8 @@ static int run_client(const cli_args_t *a)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (a->cmd == CLI_CMD_LOGS) {
         rc = run_logs(a, buf_cstr(&base), buf_cstr(&token));
+    } else if (a->cmd >= CLI_CMD_STORAGE_LIST && a->cmd <= CLI_CMD_STORAGE_RESTORE) {
+        rc = cli_storage_run(a, buf_cstr(&base), buf_cstr(&token));
     } else if ((rc = build_request(a, req)) == CLI_EXIT_OK &&
                (rc = check_delete_confirmed(a)) == CLI_EXIT_OK) {
         rc = call(a, buf_cstr(&base), buf_cstr(&token), req);

@@ -26,13 +26,17 @@
 #define APPS_CMDS                                                                                  \
     (BIT(CLI_CMD_APPS_LIST) | BIT(CLI_CMD_APPS_CREATE) | BIT(CLI_CMD_APPS_GET) |                   \
      BIT(CLI_CMD_APPS_DELETE) | BIT(CLI_CMD_APPS_ROTATE) | BIT(CLI_CMD_APPS_SET_AUTH))
-#define CLIENT_CMDS (DO_CMDS | APPS_CMDS)
+#define STORAGE_CMDS                                                                               \
+    (BIT(CLI_CMD_STORAGE_LIST) | BIT(CLI_CMD_STORAGE_GET) | BIT(CLI_CMD_STORAGE_SQL) |             \
+     BIT(CLI_CMD_STORAGE_DELETE) | BIT(CLI_CMD_STORAGE_BACKUP) | BIT(CLI_CMD_STORAGE_RESTORE))
+#define CLIENT_CMDS (DO_CMDS | APPS_CMDS | STORAGE_CMDS)
 #define SERVER_CMDS (CLIENT_CMDS | BIT(CLI_CMD_MCP)) /* those that find a server and a token */
 #define AUTH BIT(CLI_CMD_APPS_SET_AUTH)
 
 enum flag_id {
     F_APP, F_URL, F_TOKEN, F_DATA, F_JSON, F_ACCESS, F_YES, F_CODE, F_FOLLOW, F_SUBDOMAIN,
     F_JWT_SECRET, F_PUBLIC_KEY, F_JWKS, F_ISSUER, F_AUDIENCE, F_CLEAR, F_LISTEN, F_THREADS,
+    F_PREFIX, F_LIMIT, F_OUT, F_NAME, F_ID,
 };
 
 /* Every flag is a row: which commands take it and whether it has a value,
@@ -44,13 +48,14 @@ static const struct flag {
     unsigned cmds;
     enum flag_id id;
 } flags[] = {
-    {"app", 0, 1, DO_CMDS, F_APP},
+    {"app", 0, 1, DO_CMDS | STORAGE_CMDS, F_APP},
     {"url", 0, 1, SERVER_CMDS, F_URL},
     {"token", 0, 1, SERVER_CMDS, F_TOKEN},
     {"data", 0, 1, SERVER_CMDS | BIT(CLI_CMD_DEV), F_DATA},
     {"json", 0, 0, CLIENT_CMDS, F_JSON},
     {"access", 0, 1, BIT(CLI_CMD_DEPLOY) | BIT(CLI_CMD_DEV), F_ACCESS},
-    {"yes", 'y', 0, BIT(CLI_CMD_DELETE) | BIT(CLI_CMD_APPS_DELETE), F_YES},
+    {"yes", 'y', 0, BIT(CLI_CMD_DELETE) | BIT(CLI_CMD_APPS_DELETE) | BIT(CLI_CMD_STORAGE_DELETE),
+     F_YES},
     {"code", 0, 0, BIT(CLI_CMD_GET), F_CODE},
     {"follow", 'f', 0, BIT(CLI_CMD_LOGS), F_FOLLOW},
     {"subdomain", 0, 1, BIT(CLI_CMD_APPS_CREATE), F_SUBDOMAIN},
@@ -62,6 +67,12 @@ static const struct flag {
     {"clear", 0, 0, AUTH, F_CLEAR},
     {"listen", 0, 1, BIT(CLI_CMD_DEV), F_LISTEN},
     {"threads", 0, 1, BIT(CLI_CMD_DEV), F_THREADS},
+    {"prefix", 0, 1, BIT(CLI_CMD_STORAGE_GET), F_PREFIX},
+    {"limit", 0, 1, BIT(CLI_CMD_STORAGE_GET) | BIT(CLI_CMD_STORAGE_LIST) | BIT(CLI_CMD_STORAGE_SQL),
+     F_LIMIT},
+    {"out", 'o', 1, BIT(CLI_CMD_STORAGE_BACKUP), F_OUT},
+    {"name", 0, 1, BIT(CLI_CMD_STORAGE_RESTORE), F_NAME},
+    {"id", 0, 1, BIT(CLI_CMD_STORAGE_RESTORE), F_ID},
 };
 
 static const struct {
@@ -71,6 +82,7 @@ static const struct {
     {"deploy", CLI_CMD_DEPLOY}, {"list", CLI_CMD_LIST}, {"get", CLI_CMD_GET},
     {"delete", CLI_CMD_DELETE}, {"usage", CLI_CMD_USAGE}, {"logs", CLI_CMD_LOGS},
     {"env", CLI_CMD_ENV_LIST},  {"apps", CLI_CMD_APPS_LIST}, {"mcp", CLI_CMD_MCP},
+    {"storage", CLI_CMD_STORAGE_LIST},
     {"dev", CLI_CMD_DEV},       {"help", CLI_CMD_HELP},  {"--help", CLI_CMD_HELP},
     {"-h", CLI_CMD_HELP},
 };
@@ -85,6 +97,9 @@ static const struct {
     {"apps", "create", CLI_CMD_APPS_CREATE},    {"apps", "get", CLI_CMD_APPS_GET},
     {"apps", "delete", CLI_CMD_APPS_DELETE},    {"apps", "rotate-key", CLI_CMD_APPS_ROTATE},
     {"apps", "set-auth", CLI_CMD_APPS_SET_AUTH},
+    {"storage", "list", CLI_CMD_STORAGE_LIST},  {"storage", "get", CLI_CMD_STORAGE_GET},
+    {"storage", "sql", CLI_CMD_STORAGE_SQL},    {"storage", "delete", CLI_CMD_STORAGE_DELETE},
+    {"storage", "backup", CLI_CMD_STORAGE_BACKUP}, {"storage", "restore", CLI_CMD_STORAGE_RESTORE},
 };
 
 int cli_handles(const char *name)
@@ -132,7 +147,7 @@ static int is_help_flag(const char *s)
 static int set_flag(cli_args_t *a, const struct flag *f, const char *value)
 {
     switch (f->id) {
-    case F_APP: a->app = value; break;
+    case F_APP: a->app = value; a->app_given = 1; break;
     case F_URL: a->url = value; break;
     case F_TOKEN: a->token = value; break;
     case F_DATA: a->data = value; break;
@@ -150,6 +165,11 @@ static int set_flag(cli_args_t *a, const struct flag *f, const char *value)
     case F_CLEAR: a->clear = 1; break;
     case F_LISTEN: a->listen = value; break;
     case F_THREADS: a->threads = value; break;
+    case F_PREFIX: a->prefix = value; break;
+    case F_LIMIT: a->limit = value; break;
+    case F_OUT: a->out = value; break;
+    case F_NAME: a->to_name = value; break;
+    case F_ID: a->id = value; break;
     }
     return 0;
 }
@@ -214,7 +234,9 @@ static int check_access(const cli_args_t *a, buf_t *err)
 /* For env and apps: the verb is the first word after the group. */
 static int pick_verb(int argc, char **argv, cli_args_t *out, buf_t *err, int *verb_at)
 {
-    const char *group = out->cmd == CLI_CMD_ENV_LIST ? "env" : "apps";
+    const char *group = out->cmd == CLI_CMD_ENV_LIST       ? "env"
+                        : out->cmd == CLI_CMD_STORAGE_LIST ? "storage"
+                                                           : "apps";
     static char name[32];
     *verb_at = 0;
     for (int i = 1; i < argc; i++) {
@@ -240,6 +262,8 @@ static int pick_verb(int argc, char **argv, cli_args_t *out, buf_t *err, int *ve
         return usage_error(err, out,
                            strcmp(group, "env") == 0
                                ? "unknown verb '%s': use list, set or delete"
+                           : strcmp(group, "storage") == 0
+                               ? "unknown verb '%s': use list, get, sql, delete, backup or restore"
                                : "unknown verb '%s': use list, create, get, delete, rotate-key or "
                                  "set-auth",
                            argv[i]);
@@ -247,6 +271,9 @@ static int pick_verb(int argc, char **argv, cli_args_t *out, buf_t *err, int *ve
     return usage_error(err, out,
                        strcmp(group, "env") == 0
                            ? "missing the verb: dorm env list, set KEY [VALUE] or delete KEY%s"
+                       : strcmp(group, "storage") == 0
+                           ? "missing the verb: dorm storage list, get, sql, delete, backup or "
+                             "restore%s"
                            : "missing the verb: dorm apps list, create, get, delete, rotate-key "
                              "or set-auth%s",
                        "");
@@ -322,9 +349,53 @@ static int take_positionals(cli_args_t *out, const char **pos, int npos, buf_t *
         for (int i = 0; i < npos && i < CLI_MAX_FILES; i++)
             out->files[out->nfiles++] = pos[i];
         break;
+    case CLI_CMD_STORAGE_LIST:
+        max_pos = 1;
+        if (npos < 1)
+            return usage_error(err, out,
+                               "missing NAME (the class's kebab-case name; dorm list shows them)");
+        out->name = pos[0];
+        break;
+    case CLI_CMD_STORAGE_GET:
+    case CLI_CMD_STORAGE_DELETE:
+        max_pos = 2;
+        if (npos < 2)
+            return usage_error(err, out,
+                               npos ? "missing ID (the instance's id, as in /_do/NAME/ID; dorm "
+                                      "storage list NAME shows them)"
+                                    : "missing NAME and ID (the class's name and the instance's "
+                                      "id, as in /_do/NAME/ID)");
+        out->name = pos[0];
+        out->id = pos[1];
+        break;
+    case CLI_CMD_STORAGE_SQL:
+        max_pos = 3;
+        if (npos < 3)
+            return usage_error(err, out,
+                               "needs NAME ID QUERY, e.g. dorm storage sql chat-room lobby "
+                               "\"SELECT * FROM messages\"");
+        out->name = pos[0];
+        out->id = pos[1];
+        out->query = pos[2];
+        break;
+    case CLI_CMD_STORAGE_BACKUP:
+        max_pos = 2;
+        out->name = npos > 0 ? pos[0] : NULL;
+        out->id = npos > 1 ? pos[1] : NULL;
+        break;
+    case CLI_CMD_STORAGE_RESTORE:
+        max_pos = 1;
+        if (npos < 1)
+            return usage_error(err, out, "missing FILE (a file dorm storage backup wrote)");
+        out->file = pos[0];
+        if (out->id && !out->to_name)
+            return usage_error(err, out, "--id needs --name: the class the instance goes to");
+        break;
     case CLI_CMD_COUNT:
         break;
     }
+    if (out->id && !*out->id)
+        return usage_error(err, out, "ID is empty");
     if (npos > max_pos)
         return usage_error(err, out, "unexpected argument '%s'", pos[max_pos]);
     if (out->name && !*out->name)
@@ -382,7 +453,8 @@ int cli_parse_args(int argc, char **argv, cli_args_t *out, buf_t *err)
         }
 
     int verb_at = 0;
-    if ((out->cmd == CLI_CMD_ENV_LIST || out->cmd == CLI_CMD_APPS_LIST) &&
+    if ((out->cmd == CLI_CMD_ENV_LIST || out->cmd == CLI_CMD_APPS_LIST ||
+         out->cmd == CLI_CMD_STORAGE_LIST) &&
         pick_verb(argc, argv, out, err, &verb_at) < 0)
         return -1;
 

@@ -39,6 +39,12 @@ typedef enum cli_cmd {
     CLI_CMD_APPS_SET_AUTH,
     CLI_CMD_MCP,
     CLI_CMD_DEV,
+    CLI_CMD_STORAGE_LIST, /* dorm storage list */
+    CLI_CMD_STORAGE_GET,
+    CLI_CMD_STORAGE_SQL,
+    CLI_CMD_STORAGE_DELETE,
+    CLI_CMD_STORAGE_BACKUP,
+    CLI_CMD_STORAGE_RESTORE,
     CLI_CMD_COUNT
 } cli_cmd_t;
 
@@ -73,6 +79,7 @@ typedef struct cli_args {
     const char *listen;     /* dev --listen */
     const char *threads;    /* dev --threads */
     const char *app;        /* --app, CLI_DEFAULT_APP when not given */
+    int app_given;          /* --app was on the command line */
     const char *url;        /* --url or NULL */
     const char *token;      /* --token or NULL */
     const char *data;       /* --data or NULL */
@@ -80,6 +87,13 @@ typedef struct cli_args {
     int json;               /* --json */
     int yes;                /* --yes / -y */
     int code;               /* --code */
+    /* dorm storage */
+    const char *id;         /* ID of get/sql/delete/backup; restore --id */
+    const char *query;      /* QUERY of sql */
+    const char *prefix;     /* get --prefix */
+    const char *limit;      /* get/list --limit */
+    const char *out;        /* backup --out/-o FILE */
+    const char *to_name;    /* restore --name */
 } cli_args_t;
 
 /* The environment variables the CLI reads, captured once so tests can
@@ -170,6 +184,12 @@ int cli_http_post_to(const char *base, const char *path, const char *token, cons
 int cli_http_get_stream(const char *base, const char *path, const char *token,
                         int (*on_data)(const char *p, size_t n, void *arg), void *arg,
                         cli_http_reply_t *r);
+
+/* dorm storage VERB: runs it against the server. Returns the exit code. */
+int cli_storage_run(const cli_args_t *a, const char *base, const char *token);
+/* A stored value in its tagged JSON form (docs/value-encoding.md, "As JSON")
+ * written the way JS would write it: {a: 1, b: [1, 2]}, 5n, Map(1) {...}. */
+void cli_format_value(const json_t *v, buf_t *out);
 
 /* Reads all of stdin (for a value given as "-"), without the one trailing
  * newline an echo or a file adds. Returns 0, or -1 with err. */

@@ -32,8 +32,9 @@ static json_t *enum_prop(const char *description, const char *const *values, siz
 
 static json_t *tool_do(void)
 {
-    static const char *const actions[] = {"deploy", "list",     "get",     "delete",
-                                          "usage",  "list_env", "set_env", "delete_env"};
+    static const char *const actions[] = {
+        "deploy",   "list",    "get",        "delete",         "usage",       "list_env",
+        "set_env",  "delete_env", "list_instances", "get_storage", "query", "delete_instance"};
     static const char *const modes[] = {"public", "authenticated", "service_key"};
     json_t *props = json_object();
     json_object_set_new(props, "app_id", str_prop("The app to act on; \"default\" when left out."));
@@ -44,7 +45,11 @@ static json_t *tool_do(void)
                                   "usage: requests, CPU, instances, storage and errors (name, or "
                                   "none for the whole app); list_env: the env keys; set_env: set "
                                   "one (key, value); delete_env: remove one (key). Changing env "
-                                  "redeploys the app's classes.",
+                                  "redeploys the app's classes. list_instances: a class's "
+                                  "instances (name); get_storage: an instance's keys and values "
+                                  "(name, id, prefix); query: a read-only SQL query on an "
+                                  "instance (name, id, sql, bindings); delete_instance: wipe one "
+                                  "instance's storage (name, id).",
                                   actions, sizeof actions / sizeof actions[0]));
     json_object_set_new(props, "name",
                         str_prop("The class's kebab-case name: class ChatRoom is deployed as "
@@ -62,6 +67,30 @@ static json_t *tool_do(void)
     json_object_set_new(props, "key", key);
     json_object_set_new(props, "value",
                         str_prop("set_env: the value, a secret the server never shows again."));
+    json_object_set_new(props, "id",
+                        str_prop("get_storage, query, delete_instance: the instance's id as in "
+                                 "its URL, /_do/<name>/<id>."));
+    json_object_set_new(props, "id_hex",
+                        str_prop("get_storage, query: the instance's 64-hex id from "
+                                 "list_instances, instead of id."));
+    json_object_set_new(props, "prefix", str_prop("get_storage: only keys with this prefix."));
+    json_object_set_new(props, "cursor",
+                        str_prop("list_instances, get_storage: the cursor of the previous page."));
+    json_object_set_new(props, "limit",
+                        json_pack("{s:s, s:s, s:i, s:i}", "type", "integer", "description",
+                                  "list_instances, get_storage: at most this many (default 100).",
+                                  "minimum", 1, "maximum", 1000));
+    json_object_set_new(props, "sql", str_prop("query: one statement that only reads."));
+    json_object_set_new(props, "bindings",
+                        json_pack("{s:s, s:s}", "type", "array", "description",
+                                  "query: values for the ?s (null, numbers, strings, booleans)."));
+    json_object_set_new(props, "max_rows",
+                        json_pack("{s:s, s:s, s:i, s:i}", "type", "integer", "description",
+                                  "query: at most this many rows (default 1000).", "minimum", 1,
+                                  "maximum", 10000));
+    json_object_set_new(props, "raw",
+                        json_pack("{s:s, s:s}", "type", "boolean", "description",
+                                  "get_storage: add each value's stored bytes in base64."));
     json_t *schema = json_pack("{s:s, s:o, s:[s], s:b}", "type", "object", "properties", props,
                                "required", "action", "additionalProperties", 0);
     return json_pack("{s:s, s:s, s:o}", "name", "manage_durable_objects", "description",

@@ -46,6 +46,9 @@ static const char usage_overview[] =
     "  dorm apps list | create APP [--subdomain S] | get APP | delete APP [--yes]\n"
     "            | rotate-key APP | set-auth APP (--jwt-secret S | --jwt-public-key FILE\n"
     "              | --jwks FILE | --clear) [--issuer ISS] [--audience AUD]\n"
+    "  dorm storage list NAME | get NAME ID [--prefix P] | sql NAME ID QUERY\n"
+    "               | delete NAME ID [--yes] | backup [NAME [ID]] [-o FILE]\n"
+    "               | restore FILE [--name NAME [--id ID]]\n"
     "  dorm mcp\n"
     "  dorm help [COMMAND]\n"
     "\n"
@@ -60,6 +63,7 @@ static const char usage_overview[] =
     "  logs    what a class printed (console.*) and its uncaught errors; --follow streams\n"
     "  env     the env vars of an app (this.env in its classes)\n"
     "  apps    apps: create, inspect and delete them, rotate keys, verify JWTs\n"
+    "  storage look into instances' storage, delete one, back up and restore\n"
     "  mcp     a Model Context Protocol server on stdin/stdout, for AI coding agents\n"
     "  help    this text, or the usage of one command\n"
     "\n" COMMON_FLAGS "\n" EXIT_CODES "\n"
@@ -219,6 +223,31 @@ static const char usage_apps[] =
     "  --clear                 verify nothing: check the token's shape only\n"
     "\n" COMMON_FLAGS "\n" EXIT_CODES;
 
+static const char usage_storage[] =
+    "usage: dorm storage list NAME [--limit N]\n"
+    "       dorm storage get NAME ID [--prefix PREFIX] [--limit N]\n"
+    "       dorm storage sql NAME ID QUERY [--limit N]\n"
+    "       dorm storage delete NAME ID [--yes]\n"
+    "       dorm storage backup [NAME [ID]] [--out FILE]\n"
+    "       dorm storage restore FILE [--name NAME [--id ID]]\n"
+    "\n"
+    "What the instances of a class keep (ID is the instance's id, as in /_do/NAME/ID):\n"
+    "  list     its instances: id, storage on disk, alarm, whether in memory\n"
+    "  get      an instance's keys and values (state.storage), in key order\n"
+    "  sql      a query that reads (SELECT, WITH) on an instance's SQL database\n"
+    "  delete   an instance's storage and alarm; its state in memory goes too\n"
+    "  backup   one instance, a class, or (without NAME) the whole app into one file,\n"
+    "           while they keep serving (default FILE: dorm-SCOPE-DATE.dormbak)\n"
+    "  restore  put the instances of a backup back where they came from, or one of\n"
+    "           them into the class --name as instance --id; an instance that exists\n"
+    "           is replaced (its WebSockets closed with 1012, its memory reset)\n"
+    "\n"
+    "  --limit N      at most N instances, keys or rows (default: all, rows: 1000)\n"
+    "  --prefix P     only keys that start with P\n"
+    "  --out, -o FILE where backup writes (- for stdout)\n"
+    "  --yes, -y      delete without asking\n"
+    "\n" COMMON_FLAGS "\n" EXIT_CODES;
+
 static const char usage_mcp[] =
     "usage: dorm mcp [--url URL] [--token TOKEN] [--data DIR]\n"
     "\n"
@@ -236,7 +265,7 @@ static const char usage_help[] =
     "usage: dorm help [COMMAND]\n"
     "\n"
     "Prints the overview of every command, or the usage of COMMAND\n"
-    "(serve, dev, deploy, list, get, delete, usage, logs, env, apps, mcp, help).\n";
+    "(serve, dev, deploy, list, get, delete, usage, logs, env, apps, storage, mcp, help).\n";
 
 /* clang-format on */
 
@@ -248,6 +277,7 @@ static const struct {
     {"list", usage_list},   {"get", usage_get},     {"delete", usage_delete},
     {"usage", usage_usage}, {"logs", usage_logs},   {"env", usage_env},
     {"apps", usage_apps},   {"mcp", usage_mcp},     {"help", usage_help},
+    {"storage", usage_storage},
 };
 
 const char *cli_usage(const char *cmd)

@@ -497,12 +497,17 @@ static http_response_t *manage_do(control_t *c, json_t *body, pending_reply_t *p
         return strcmp(action, "get") == 0 ? action_get(c, app, name)
                                           : action_delete(c, app, name, p);
     }
+    bool handled;
+    http_response_t *res = storage_action(c, app, action, body, p, &handled);
+    if (handled)
+        return res;
     if (c->cfg->test_hooks && strcmp(action, "test_fail_commits") == 0) {
         json_t *n = json_object_get(body, "count");
         actor_fail_next_commits(json_is_integer(n) ? (int)json_integer_value(n) : 1);
         return control_json_response(200, json_pack("{s:b}", "ok", 1));
     }
-    snprintf(msg, sizeof msg, "unknown action \"%.40s\": use %s", action, do_actions);
+    snprintf(msg, sizeof msg, "unknown action \"%.40s\": use %s, or for storage %s", action,
+             do_actions, storage_actions_list());
     return http_response_error(400, "INVALID_ACTION", msg);
 }
 
@@ -523,6 +528,14 @@ static void handle_manage(control_t *c, manage_msg_t *m)
     if (m->route == ROUTE_LOGS) {
         logs_request(c, req, p);
         http_request_free(req);
+        return;
+    }
+    if (m->route == ROUTE_BACKUP) {
+        storage_backup_request(c, req, p);
+        return;
+    }
+    if (m->route == ROUTE_RESTORE) {
+        storage_restore_request(c, req, p);
         return;
     }
     json_error_t jerr;
@@ -592,6 +605,9 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
         return;
     case CONTROL_USAGE:
         usage_on_mail(c, m);
+        return;
+    case CONTROL_STORAGE:
+        storage_on_mail(c, m);
         return;
     case CONTROL_LOG:
     case CONTROL_FOLLOW:

@@ -58,7 +58,14 @@ typedef struct pending_reply {
 } pending_reply_t;
 
 /* Control-thread mail kinds (besides those of control.h). */
-enum { CONTROL_USAGE = 100, CONTROL_LOG, CONTROL_FOLLOW, CONTROL_UNFOLLOW, CONTROL_QUIESCE };
+enum {
+    CONTROL_USAGE = 100,
+    CONTROL_LOG,
+    CONTROL_FOLLOW,
+    CONTROL_UNFOLLOW,
+    CONTROL_QUIESCE,
+    CONTROL_STORAGE,
+};
 
 /* ---- control.c ------------------------------------------------------------------ */
 
@@ -122,5 +129,17 @@ void logs_forget(control_t *c, const char *app_id, const char *name);
 void logs_quiesce(control_t *c);
 /* Sends a keep-alive comment to every follower, so a vanished one is noticed. */
 void logs_tick(control_t *c);
+
+/* ---- storage_admin.c ------------------------------------------------------------ */
+
+/* The storage actions of manage_durable_objects: *handled tells whether
+ * action is one of them; the answer, or NULL when p is finished later. */
+http_response_t *storage_action(control_t *c, const char *app, const char *action, json_t *body,
+                                pending_reply_t *p, bool *handled);
+const char *storage_actions_list(void); /* their names, for error messages */
+/* GET /_api/backup and POST /_api/restore: take req, finish p. */
+void storage_backup_request(control_t *c, http_request_t *req, pending_reply_t *p);
+void storage_restore_request(control_t *c, http_request_t *req, pending_reply_t *p);
+void storage_on_mail(control_t *c, mail_t *m);
 
 #endif

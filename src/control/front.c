@@ -98,14 +98,21 @@ static http_response_t *unauthorized_admin(const char *auth)
 /* The management API, /metrics and the logs: admin token, then the control thread. */
 static void to_control(front_shard_t *fs, http_conn_t *conn, http_request_t *req, int route)
 {
-    const char *method = route == ROUTE_METRICS || route == ROUTE_LOGS ? "GET" : "POST";
+    bool get = route == ROUTE_METRICS || route == ROUTE_LOGS || route == ROUTE_BACKUP;
+    const char *method = get ? "GET" : "POST";
     if (strcmp(req->method, method) != 0 &&
-        !(strcmp(method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
+        !(get && strcmp(req->method, "HEAD") == 0)) {
         char msg[200];
-        snprintf(msg, sizeof msg, "%s takes %s%s", route == ROUTE_METRICS ? "/metrics"
-                                                    : route == ROUTE_LOGS ? "/_api/logs"
-                                                                          : "the management API",
-                 method, strcmp(method, "POST") == 0 ? " with a JSON body {\"action\": ...}" : "");
+        snprintf(msg, sizeof msg, "%s takes %s%s",
+                 route == ROUTE_METRICS   ? "/metrics"
+                 : route == ROUTE_LOGS    ? "/_api/logs"
+                 : route == ROUTE_BACKUP  ? "/_api/backup"
+                 : route == ROUTE_RESTORE ? "/_api/restore"
+                                          : "the management API",
+                 method,
+                 route == ROUTE_RESTORE ? " with a backup file as the body"
+                 : get                  ? ""
+                                        : " with a JSON body {\"action\": ...}");
         http_response_t *res = http_response_error(405, "METHOD_NOT_ALLOWED", msg);
         http_headers_add(&res->headers, &res->nheaders, "Allow", method);
         respond_now(conn, req, res);
@@ -202,6 +209,8 @@ static void on_request(http_conn_t *conn, http_request_t *req, void *data)
     case ROUTE_MANAGE_APPS:
     case ROUTE_METRICS:
     case ROUTE_LOGS:
+    case ROUTE_BACKUP:
+    case ROUTE_RESTORE:
         to_control(fs, conn, req, r.kind);
         break;
     case ROUTE_INSTANCE:

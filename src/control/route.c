@@ -56,6 +56,8 @@ void route_parse(const char *target, route_t *r)
         {"/_api/health", ROUTE_HEALTH},
         {"/_api/manage_apps", ROUTE_MANAGE_APPS},
         {"/_api/logs", ROUTE_LOGS},
+        {"/_api/backup", ROUTE_BACKUP},
+        {"/_api/restore", ROUTE_RESTORE},
         {"/metrics", ROUTE_METRICS},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {

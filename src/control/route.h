@@ -17,6 +17,8 @@ enum route_kind {
     ROUTE_MANAGE_APPS, /* /_api/manage_apps */
     ROUTE_LOGS,        /* /_api/logs?app_id=&name=[&follow=1] */
     ROUTE_METRICS,     /* /metrics (Prometheus text) */
+    ROUTE_BACKUP,      /* GET /_api/backup?app_id=&name=&id= */
+    ROUTE_RESTORE,     /* POST /_api/restore?app_id=&name=&id= with a backup file */
     ROUTE_HEALTH,      /* /_api/health */
     ROUTE_BAD,         /* a /_do/ path that is malformed: message says why */
 };

@@ -15,6 +15,8 @@ void util_iso8601(int64_t ms, char out[32]); /* "2026-11-27T23:00:00.000Z" */
 void util_random_hex(size_t n, char *out);
 void util_random_uuid(char out[37]);
 void util_hex(const uint8_t *p, size_t n, char *out); /* 2n chars + NUL */
+/* Standard base64 (RFC 4648 section 4, padded), appended to out. */
+void util_base64(const uint8_t *p, size_t n, buf_t *out);
 void util_sha256(const void *p, size_t n, uint8_t out[32]);
 /* Constant-time equality of two byte strings (length leaks, content does not). */
 bool util_secure_eq(const void *a, size_t alen, const void *b, size_t blen);

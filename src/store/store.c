@@ -504,6 +504,11 @@ store_kv_t *store_kv_new(store_shard_t *s, const char *app, const char *cls, con
     buf_t path = BUF_INIT;
     store_instance_path(s->data_dir, app, cls, id, id_len, &path);
     kv->path = (char *)buf_steal(&path, NULL);
+    kv->id = xmalloc(id_len + 1);
+    if (id_len)
+        memcpy(kv->id, id, id_len);
+    kv->id[id_len] = 0;
+    kv->id_len = id_len;
     kv->file_state = FILE_UNKNOWN;
     return kv;
 }
@@ -517,7 +522,16 @@ void store_kv_free(store_kv_t *kv)
     if (kv->cache.buckets)
         map_deinit(&kv->cache);
     free(kv->path);
+    free(kv->id);
     free(kv);
+}
+
+void store_kv_close(store_kv_t *kv)
+{
+    kv_close(kv);
+    cache_clear(kv);
+    kv->file_state = FILE_UNKNOWN;
+    kv->schema = false;
 }
 
 const char *store_kv_path(const store_kv_t *kv)
@@ -684,8 +698,20 @@ int store_kv_begin(store_kv_t *kv, char *err, size_t errlen)
     bool user = kv->user_sql;
     kv->user_sql = false;
     int rc = sqlite3_exec(kv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && !kv->schema)
+    if (rc == SQLITE_OK && !kv->schema) {
         rc = sqlite3_exec(kv->db, schema_sql, NULL, NULL, NULL);
+        /* The id as addressed, for people who look at the file later. */
+        sqlite3_stmt *st = NULL;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(kv->db,
+                                    "INSERT OR IGNORE INTO _do_meta(key, value) VALUES('id', ?1)",
+                                    -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            bind_bytes(st, 1, kv->id, kv->id_len);
+            rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        }
+        sqlite3_finalize(st);
+    }
     if (rc != SQLITE_OK) {
         seterr(err, errlen, "cannot write to storage file %s: %s", kv->path,
                sqlite3_errmsg(kv->db));

@@ -71,6 +71,10 @@ store_kv_t *store_kv_new(store_shard_t *s, const char *app, const char *cls, con
 /* Frees the kv; an open transaction is rolled back. Jobs it gave out stay
  * valid (they own what they need). */
 void store_kv_free(store_kv_t *kv);
+/* Closes the connection and forgets what the kv knew of the file (its
+ * cache too), so that the next use opens the file anew: for when the
+ * file is replaced or removed under it. No transaction may be open. */
+void store_kv_close(store_kv_t *kv);
 /* The instance file's path (it may not exist yet). */
 const char *store_kv_path(const store_kv_t *kv);
 

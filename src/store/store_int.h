@@ -33,6 +33,8 @@ typedef struct cache_ent cache_ent_t;
 struct store_kv {
     store_shard_t *shard;
     char *path;
+    uint8_t *id;             /* the instance's id, noted in _do_meta when the file is made */
+    size_t id_len;
     sqlite3 *db;             /* NULL while closed */
     sqlite3_stmt *st[N_STMT];
     int file_state;

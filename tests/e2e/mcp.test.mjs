@@ -9,14 +9,20 @@ import { createInterface } from "node:readline";
 import { startServer, BIN, freePort } from "./lib/server.mjs";
 
 let srv;
+const children = [];
 before(async () => {
   srv = await startServer({ args: ["--threads", "1"] });
 });
-after(async () => srv && srv.cleanup());
+// A failed assertion leaves its session open: it must not keep the run alive.
+after(async () => {
+  for (const p of children) if (p.exitCode === null) p.kill("SIGKILL");
+  if (srv) await srv.cleanup();
+});
 
 // A client session: send(msg) writes one line; next() resolves with the next answer.
 function session(args, env = {}) {
   const p = spawn(BIN, ["mcp", ...args], { env: { ...process.env, DORM_TOKEN: "", DORM_URL: "", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  children.push(p);
   let stderr = "";
   p.stderr.on("data", (d) => (stderr += d));
   const lines = [];
@@ -63,7 +69,8 @@ test("a scripted session: initialize, tools/list, a deploy through tools/call", 
   const schema = tools.manage_durable_objects.inputSchema;
   assert.equal(schema.type, "object");
   assert.deepEqual(schema.required, ["action"]);
-  assert.deepEqual(schema.properties.action.enum, ["deploy", "list", "get", "delete", "usage", "list_env", "set_env", "delete_env"]);
+  assert.deepEqual(schema.properties.action.enum, ["deploy", "list", "get", "delete", "usage", "list_env", "set_env", "delete_env",
+    "list_instances", "get_storage", "query", "delete_instance"]);
   assert.deepEqual(schema.properties.access_mode.enum, ["public", "authenticated", "service_key"]);
   assert.equal(schema.properties.key.pattern, "^[A-Z_][A-Z0-9_]*$");
   assert.ok(tools.manage_apps.inputSchema.properties.action.enum.includes("set_auth"));
