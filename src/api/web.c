@@ -16,6 +16,7 @@
 #include "../js/codec.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "natives.h"
 
 /* The prelude as bytecode, generated at build time by tools/jsc. */
 extern const uint8_t web_prelude_bc[];
@@ -510,6 +511,7 @@ web_t *web_new(JSContext *ctx, web_log_fn log, void *log_opaque)
     JS_SetPropertyFunctionList(ctx, w->native, web_native_funcs,
                                (int)(sizeof web_native_funcs / sizeof web_native_funcs[0]));
     JS_DefinePropertyValueStr(ctx, w->native, "timeOrigin", JS_NewFloat64(ctx, w->time_origin_ms), 0);
+    api_bytes_natives(ctx, w->native);
 
     internal = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&w->native);
     if (JS_IsException(internal))

@@ -129,7 +129,7 @@ static const char harness_js[] =
     "globalThis.__runCases = async (file) => {\n"
     "  const fails = []; let n = 0;\n"
     "  for (const [name, fn] of __cases) {\n"
-    "    n++;\n"
+    "    n++; globalThis.__current = name;\n"
     "    try { await fn(); } catch (e) {\n"
     "      fails.push(file + ': ' + name + ': ' + (e instanceof Error ? e.message + '\\n' + e.stack : show(e)));\n"
     "    }\n"
@@ -246,6 +246,14 @@ static void test_js_file(void **state)
     if (JS_IsException(p))
         fail_with_exception(e, path);
     drain(e);
+    if (JS_PromiseState(e->ctx, p) == JS_PROMISE_PENDING) {
+        /* A case awaits something that never happens: say which one. */
+        JSValue cur = eval(e, "globalThis.__current");
+        const char *cs = JS_ToCString(e->ctx, cur);
+        print_error("FAIL %s: the case \"%s\" never finished\n", name, cs ? cs : "?");
+        JS_FreeCString(e->ctx, cs);
+        JS_FreeValue(e->ctx, cur);
+    }
     assert_int_equal(JS_PromiseState(e->ctx, p), JS_PROMISE_FULFILLED);
     JSValue res = JS_PromiseResult(e->ctx, p);
     JS_FreeValue(e->ctx, p);
