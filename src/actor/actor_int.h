@@ -12,6 +12,11 @@
 
 typedef struct instance instance_t;
 typedef struct classrt classrt_t;
+typedef struct actor_stream actor_stream_t;
+
+/* The mailbox message kind of streamed answers (stream.c); the shard's own
+ * kinds are below it. */
+#define SHARD_M_STREAM 16
 
 /* A request for an instance, from arrival to answer. */
 typedef struct event {
@@ -26,6 +31,7 @@ typedef struct event {
     http_response_t *res;   /* set when settled, waiting for the output gate */
     uint64_t required;      /* batch that must be durable before res is sent */
     uint64_t started_ns;
+    actor_stream_t *stream; /* res is the head of a streamed answer (stream.c) */
 } event_t;
 
 /* One class version on this shard: a QuickJS runtime and its instances. */
@@ -71,6 +77,8 @@ struct instance {
     bool reset_requested;
     bool removed;          /* its class was deleted: purge once idle */
     uint64_t last_used_ns;
+    actor_stream_t *streams; /* streamed answers still being read (stream.c) */
+    int nstreams;
     instance_t *next_runnable, *next_dirty;
     char label[200];       /* "counter/alice" for logs */
 };
@@ -94,6 +102,8 @@ struct shard {
     classrt_t *retired;    /* runtimes replaced while instances still used them */
     map_t events;
     uint64_t next_event_id;
+    map_t streams;         /* stream id -> actor_stream_t, for promise reactions */
+    uint64_t next_stream_id;
     size_t nremoved;       /* instances with removed set, not yet evicted */
     instance_t *runnable;
     instance_t *dirty;
@@ -130,9 +140,23 @@ void instance_reset(instance_t *inst, int status, const char *why);
 void instance_commit_all_sync(instance_t *inst);
 void instance_release_held(instance_t *inst);
 void event_answer(event_t *ev, http_response_t *res);
+/* The batch an output produced now depends on: every write made so far. */
+uint64_t instance_gate_required(instance_t *inst);
 void event_fail(event_t *ev, int status, const char *code, const char *msg);
 void shard_mark_runnable(instance_t *inst);
 void shard_mark_dirty(instance_t *inst);
+
+/* stream.c: streamed answers. A stream belongs to its instance until the
+ * body is over; the event holds it until its head is sent. */
+actor_stream_t *actor_stream_new(instance_t *inst, event_t *ev, JSValue pump); /* takes pump */
+/* The event's answer (res, the head) passed the output gate: sends it, and
+ * the chunks that may follow. Returns false (res not taken) when the
+ * instance was reset meanwhile and the stream is gone. */
+bool actor_stream_send_head(actor_stream_t *st, http_response_t *res);
+void actor_stream_discard(actor_stream_t *st);  /* the event failed before its head */
+void actor_streams_release(instance_t *inst);   /* a commit finished: send what it allows */
+void actor_streams_abort(instance_t *inst);     /* reset or eviction: cut every body short */
+void actor_stream_on_mail(shard_t *s, mail_t *m); /* SHARD_M_STREAM; frees not m itself */
 
 /* classrt.c */
 classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen);

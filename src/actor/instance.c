@@ -77,6 +77,7 @@ void instance_enqueue(instance_t *inst, event_t *ev)
 
 static void event_free(event_t *ev)
 {
+    actor_stream_discard(ev->stream);
     if (ev->req)
         http_request_free(ev->req);
     if (ev->res)
@@ -90,10 +91,23 @@ static void event_free(event_t *ev)
 static void event_send(event_t *ev)
 {
     http_response_t *res = ev->res;
-    log_info("http", "%s %s %d %.1fms", ev->method, ev->target, res->status,
-             (double)(uv_hrtime() - ev->started_ns) / 1e6);
     ev->res = NULL;
-    actor_reply_send(ev->reply, res);
+    if (ev->stream) {
+        actor_stream_t *st = ev->stream;
+        ev->stream = NULL;
+        if (!actor_stream_send_head(st, res)) {
+            http_response_free(res);
+            res = http_response_error(500, "DO_RESET",
+                                      "the Durable Object was reset before its streamed "
+                                      "response could be sent; retry the request");
+        } else {
+            res = NULL;
+        }
+    }
+    log_info("http", "%s %s %d %.1fms%s", ev->method, ev->target, res ? res->status : 200,
+             (double)(uv_hrtime() - ev->started_ns) / 1e6, res ? "" : " (body streaming)");
+    if (res)
+        actor_reply_send(ev->reply, res);
     event_free(ev);
 }
 
@@ -107,6 +121,21 @@ void instance_release_held(instance_t *inst)
             inst->held_tail = NULL;
         event_send(ev);
     }
+    actor_streams_release(inst);
+}
+
+uint64_t instance_gate_required(instance_t *inst)
+{
+    if (inst->api.wrote) {
+        inst->api.wrote = false;
+        inst->pending = true;
+        shard_mark_dirty(inst);
+    }
+    if (inst->pending)
+        return inst->taken + 1;
+    if (inst->committing)
+        return inst->taken;
+    return 0;
 }
 
 void event_answer(event_t *ev, http_response_t *res)
@@ -114,17 +143,7 @@ void event_answer(event_t *ev, http_response_t *res)
     instance_t *inst = ev->inst;
     ev->res = res;
     /* The answer depends on every write made so far. */
-    if (inst->api.wrote) {
-        inst->api.wrote = false;
-        inst->pending = true;
-        shard_mark_dirty(inst);
-    }
-    if (inst->pending)
-        ev->required = inst->taken + 1;
-    else if (inst->committing)
-        ev->required = inst->taken;
-    else
-        ev->required = 0;
+    ev->required = instance_gate_required(inst);
     if (ev->required <= inst->done && !inst->held) {
         event_send(ev);
         return;
@@ -139,6 +158,8 @@ void event_answer(event_t *ev, http_response_t *res)
 
 void event_fail(event_t *ev, int status, const char *code, const char *msg)
 {
+    actor_stream_discard(ev->stream);
+    ev->stream = NULL;
     if (ev->res)
         http_response_free(ev->res);
     ev->res = http_response_error(status, code, msg);
@@ -152,6 +173,7 @@ static void drop_js(instance_t *inst)
     if (!inst->rt)
         return;
     JSContext *ctx = inst->rt->js->ctx;
+    actor_streams_abort(inst);
     api_state_reset(ctx, &inst->api);
     JS_FreeValue(ctx, inst->obj);
     JS_FreeValue(ctx, inst->state);
@@ -208,7 +230,7 @@ bool instance_idle(const instance_t *inst)
 {
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->committing &&
            !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
-           inst->api.blocked == 0;
+           inst->api.blocked == 0 && inst->nstreams == 0;
 }
 
 void instance_evict(instance_t *inst)
@@ -294,13 +316,16 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
                  inst->label, s->cfg.memory_limit >> 20);
         res = http_response_error(500, "DO_MEMORY_LIMIT", msg);
     } else if (ok) {
-        if (web_response_read(inst->rt->web, ctx, value, &res) < 0) {
+        JSValue pump = JS_UNDEFINED;
+        if (web_response_take(inst->rt->web, ctx, value, &res, &pump) < 0) {
             JSValue e = JS_GetException(ctx);
             char *msg = web_format_error(ctx, e);
             log_error(inst->label, "%s", msg);
             res = http_response_error(500, "DO_BAD_RESPONSE", msg);
             free(msg);
             JS_FreeValue(ctx, e);
+        } else if (!JS_IsUndefined(pump)) {
+            ev->stream = actor_stream_new(inst, ev, pump);
         }
     } else if (inst->rt->js->timed_out) {
         /* The interrupt surfaced as the async handler's rejection. */

@@ -285,7 +285,7 @@ static void evict_removed(shard_t *s)
         instance_t *inst = e->value;
         if (!inst->removed)
             continue;
-        if (inst->queue || inst->inflight || inst->held || inst->committing)
+        if (inst->queue || inst->inflight || inst->held || inst->committing || inst->nstreams)
             continue;
         dead[n++] = inst;
     }
@@ -363,7 +363,7 @@ static bool quiescent(shard_t *s)
     size_t it;
     for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (inst->queue || inst->inflight || inst->held || inst->committing)
+        if (inst->queue || inst->inflight || inst->held || inst->committing || inst->nstreams)
             return false;
     }
     return s->commits_in_flight == 0;
@@ -403,7 +403,7 @@ static void stop_timeout_cb(uv_timer_t *h)
     for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
          e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (inst->inflight || inst->queue)
+        if (inst->inflight || inst->queue || inst->nstreams)
             list[n++] = inst;
     }
     for (int i = 0; i < n; i++) {
@@ -483,6 +483,9 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
         teardown(s);
         uv_stop(&s->loop);
         break;
+    case SHARD_M_STREAM:
+        actor_stream_on_mail(s, m);
+        break;
     }
     free(m);
 }
@@ -510,6 +513,7 @@ static void *shard_main(void *arg)
     map_init(&s->instances);
     map_init(&s->runtimes);
     map_init(&s->events);
+    map_init(&s->streams);
 
     int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
     pthread_mutex_lock(&s->lock);
@@ -529,6 +533,7 @@ static void *shard_main(void *arg)
     map_deinit(&s->instances);
     map_deinit(&s->runtimes);
     map_deinit(&s->events);
+    map_deinit(&s->streams);
     store_shard_free(s->store);
     actor_catalog_unref(s->catalog);
     return NULL;

@@ -14,7 +14,7 @@ function toUnsignedShort(v) {
 }
 
 let isResponse;
-let responseForWire; // (r) => [status, statusText, [name, value, ...], data or null]
+let responseForWire; // (r) => [status, statusText, [name, value, ...], data or null, pump or undefined]
 let responseFromNetwork;
 let responseBodyState; // (r) => BodyState or null
 
@@ -176,13 +176,17 @@ class Response {
         responseForWire = (r) => {
             if (r.#type === "error")
                 throw new TypeError("fetch() returned Response.error(); return a Response with an error status (for example 500) instead.");
-            let data = null;
+            let data = null, pump;
             if (r.#body !== null) {
                 if (bodyUnusable(r.#body))
                     throw new TypeError("fetch() returned a Response whose body has already been used, so it cannot be sent.");
                 data = bodyForWire(r.#body);
+                if (typeof data === "object" && !ArrayBuffer.isView(data)) {
+                    pump = data;
+                    data = null;
+                }
             }
-            return [r.#status, r.#statusText, headersWirePairs(r.#headers), data];
+            return [r.#status, r.#statusText, headersWirePairs(r.#headers), data, pump];
         };
         // A response as fetch() gives it: status, headers and body from the network.
         responseFromNetwork = (status, statusText, flat, stream, url, redirected) => {
@@ -218,8 +222,9 @@ function describeValue(v) {
     return name ? `an object of class ${name}` : "an object";
 }
 
-// readResponse(value): [status, statusText, [name, value, ...], data or null]
-// where data is a string or a Uint8Array. Consumes the body.
+// readResponse(value): [status, statusText, [name, value, ...], data or null, pump]
+// where data is a string or a Uint8Array, and pump (see streamPump) is there when the body is a
+// stream to be read as it is sent. Consumes the body.
 function readResponse(v) {
     if (!isResponse(v))
         throw new TypeError(`fetch() must return a Response, got ${describeValue(v)}.`);
