@@ -68,6 +68,8 @@ typedef struct actor_config {
     size_t memory_limit;       /* per class runtime per shard */
     uint64_t idle_evict_ms;    /* idle instances are evicted after this */
     size_t max_open_handles;   /* SQLite handles per shard */
+    /* Who classes may fetch (api/fetch_policy.h); NULL: the defaults. */
+    const struct api_fetch_policy *fetch_policy;
 } actor_config_t;
 
 typedef struct shard shard_t;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/fetch.h"
 #include "../api/state.h"
 #include "../lib/log.h"
 #include "../lib/mem.h"
@@ -159,6 +160,7 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
     map_init(&rt->host.timers);
     rt->host.run_callback = rt_run_callback;
     rt->host.log = rt_log;
+    rt->host.fetch_policy = s->cfg.fetch_policy;
     JSContext *ctx = rt->js->ctx;
     api_host_attach(ctx, &rt->host);
     rt->web = web_new(ctx, web_log, &rt->host);
@@ -191,6 +193,7 @@ void classrt_free(classrt_t *rt)
     if (rt->js) {
         JSContext *ctx = rt->js->ctx;
         JS_FreeValue(ctx, rt->ctor);
+        api_fetch_host_deinit(&rt->host);
         if (rt->web)
             web_free(rt->web, ctx);
         map_deinit(&rt->host.timers);

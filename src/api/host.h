@@ -19,6 +19,9 @@
 
 typedef struct api_state api_state_t;
 typedef struct api_timer api_timer_t;
+struct api_fetch_policy;
+struct api_fetcher;
+struct api_fetch;
 
 typedef struct api_host {
     uv_loop_t *loop;
@@ -32,6 +35,11 @@ typedef struct api_host {
                          JSValueConst *argv);
     /* A console line (level 0..3) from the current instance. */
     void (*log)(struct api_host *h, int level, const char *msg, size_t len);
+    /* Outbound fetch() (fetch.c): the operator's rules (NULL: the defaults),
+     * and the transfer machinery, made on first use, freed by
+     * api_fetch_host_deinit. */
+    const struct api_fetch_policy *fetch_policy;
+    struct api_fetcher *fetcher;
 } api_host_t;
 
 /* Stores the host as the context's opaque; every API function finds it there. */
@@ -51,6 +59,9 @@ struct api_state {
     bool block_failed;      /* one of them rejected: the instance must be reset */
     api_timer_t *timers;    /* this instance's live timers */
     size_t ntimers;
+    struct api_fetch *fetches; /* its outbound fetches: queued, connected, or body unread */
+    size_t nfetches;
+    int fetches_active;     /* those holding a connection */
     struct api_handle *handle; /* shared with the JS objects; cleared on reset */
     JSValue env;            /* this.env */
     /* Called when a blockConcurrencyWhile promise settles (gate may open). */

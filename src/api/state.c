@@ -8,6 +8,7 @@
 
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "fetch.h"
 #include "web.h"
 #include "state_int.h"
 
@@ -266,6 +267,7 @@ JSValue api_state_new(JSContext *ctx, api_state_t *st)
 void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
+    api_fetch_cancel_all(st);
     if (st->handle) {
         st->handle->st = NULL;
         api_handle_unref(st->handle);

@@ -37,7 +37,8 @@
     "dorm serve [--listen 127.0.0.1:8787] [--data ./.dorm] [--domain localhost] [--threads N]\n" \
     pad "[--log text|json] [--durability fsync|process] [--cpu-limit-ms N]\n" \
     pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
-    pad "[--header-timeout-ms N] [--max-open-dbs N]\n"
+    pad "[--header-timeout-ms N] [--max-open-dbs N]\n" \
+    pad "[--allow-fetch HOST|CIDR]... [--fetch-ca FILE]\n"
 
 static const char usage_overview[] =
     "dorm: a self-hosted Durable Objects server, and its client.\n"
@@ -84,7 +85,15 @@ static const char usage_serve[] =
     "  --max-body-bytes N     the largest request body; past it 413 (default 104857600)\n"
     "  --header-timeout-ms N  time a client has to send a request's headers (default 10000)\n"
     "  --max-open-dbs N       instance databases each shard keeps open (default: from the\n"
-    "                         open-file limit, at most 256)\n";
+    "                         open-file limit, at most 256)\n"
+    "  --allow-fetch HOST|CIDR\n"
+    "                         let classes fetch() this host (api.internal, *.internal),\n"
+    "                         address or range (10.0.0.0/8); repeatable. Otherwise\n"
+    "                         loopback, private, link-local and metadata addresses\n"
+    "                         are refused, so classes cannot reach this server's\n"
+    "                         management API or the host's other services\n"
+    "  --fetch-ca FILE        trust the CA certificates in this PEM file for fetch(),\n"
+    "                         besides the system's store\n";
 
 static const char usage_deploy[] =
     "usage: dorm deploy NAME FILE [--access MODE] [--app APP] [--url URL] [--token TOKEN]\n"

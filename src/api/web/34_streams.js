@@ -1182,7 +1182,8 @@ function createReadableStream(start, pull, cancel, hwm = 1, size = () => 1) {
     const obj = newRSFrom(rs);
     const c = new DefaultControllerRecord(rs);
     c.object = new ReadableStreamDefaultController(INTERNAL, c);
-    setUpDefaultController(rs, c, () => start(c.object), () => pull(c.object), cancel, hwm, size);
+    setUpDefaultController(rs, c, () => start(c.object), () => promiseCall(pull, undefined, c.object),
+        (r) => promiseCall(cancel, undefined, r), hwm, size);
     return obj;
 }
 
@@ -1191,7 +1192,8 @@ function createByteStream(start, pull, cancel, hwm = 0, autoAllocate = undefined
     const obj = newRSFrom(rs);
     const c = new ByteControllerRecord(rs);
     c.object = new ReadableByteStreamController(INTERNAL, c);
-    setUpByteController(rs, c, () => start(c.object), () => pull(c.object), cancel, hwm, autoAllocate);
+    setUpByteController(rs, c, () => start(c.object), () => promiseCall(pull, undefined, c.object),
+        (r) => promiseCall(cancel, undefined, r), hwm, autoAllocate);
     return obj;
 }
 

@@ -136,3 +136,8 @@ test("a Request carries a signal", () => {
     assert(plain.signal instanceof AbortSignal && !plain.signal.aborted);
     assertThrows(() => new Request("http://h/", { signal: "no" }), TypeError, /AbortSignal/);
 });
+
+test("fetch() outside an event throws at once, with the reason", () => {
+    assertThrows(() => fetch("http://example.com/"), TypeError, /only be called while handling an event/);
+    assertEq(typeof fetch, "function");
+});
