@@ -230,7 +230,8 @@ bool instance_idle(const instance_t *inst)
 {
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->committing &&
            !inst->pending && !inst->api.wrote && inst->api.ntimers == 0 &&
-           inst->api.blocked == 0 && inst->nstreams == 0 && inst->api.nfetches == 0;
+           inst->api.blocked == 0 && inst->nstreams == 0 && inst->api.nfetches == 0 &&
+           inst->api.ncrypto_jobs == 0;
 }
 
 void instance_evict(instance_t *inst)

@@ -83,6 +83,9 @@ int fetch_head_line(fetch_head_t *h, const char *line, size_t len, char *err, si
         size_t e = n;
         while (e > i && (line[e - 1] == ' ' || line[e - 1] == '\t'))
             e--;
+        if (memchr(line + i, '\0', e - i) || memchr(line + i, '\r', e - i) ||
+            memchr(line + i, '\n', e - i))
+            return fail(err, errlen, "a response header value holds a NUL, CR or LF byte");
         http_header_t *last = &h->headers[h->nheaders - 1];
         buf_t v = BUF_INIT;
         buf_append(&v, last->value, last->value_len);

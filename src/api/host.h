@@ -22,6 +22,7 @@ typedef struct api_timer api_timer_t;
 struct api_fetch_policy;
 struct api_fetcher;
 struct api_fetch;
+struct api_crypto_job;
 
 typedef struct api_host {
     uv_loop_t *loop;
@@ -62,6 +63,8 @@ struct api_state {
     struct api_fetch *fetches; /* its outbound fetches: queued, connected, or body unread */
     size_t nfetches;
     int fetches_active;     /* those holding a connection */
+    struct api_crypto_job *crypto_jobs; /* slow WebCrypto work on the pool (crypto.c) */
+    size_t ncrypto_jobs;
     struct api_handle *handle; /* shared with the JS objects; cleared on reset */
     JSValue env;            /* this.env */
     /* Called when a blockConcurrencyWhile promise settles (gate may open). */

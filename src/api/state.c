@@ -8,6 +8,7 @@
 
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "crypto.h"
 #include "fetch.h"
 #include "web.h"
 #include "state_int.h"
@@ -268,6 +269,7 @@ void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
     api_fetch_cancel_all(st);
+    api_crypto_cancel_all(st);
     if (st->handle) {
         st->handle->st = NULL;
         api_handle_unref(st->handle);

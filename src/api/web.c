@@ -513,6 +513,7 @@ web_t *web_new(JSContext *ctx, web_log_fn log, void *log_opaque)
     JS_DefinePropertyValueStr(ctx, w->native, "timeOrigin", JS_NewFloat64(ctx, w->time_origin_ms), 0);
     api_bytes_natives(ctx, w->native);
     api_fetch_natives(ctx, w->native);
+    api_crypto_natives(ctx, w->native);
 
     internal = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&w->native);
     if (JS_IsException(internal))

@@ -241,6 +241,14 @@ static void test_head_errors(void **state)
     assert_non_null(strstr(err, "NUL, CR or LF"));
     fetch_head_deinit(&h);
 
+    /* A folded line is checked like any value (found by fuzz_fetch_head). */
+    fetch_head_init(&h);
+    feed(&h, "HTTP/1.1 200 OK\r\n");
+    feed(&h, "X: a\r\n");
+    assert_int_equal(fetch_head_line(&h, "  b\0c\r\n", 7, err, sizeof err), FETCH_HEAD_ERROR);
+    assert_non_null(strstr(err, "NUL, CR or LF"));
+    fetch_head_deinit(&h);
+
     /* Past 256 KiB of headers the response is refused. */
     fetch_head_init(&h);
     feed(&h, "HTTP/1.1 200 OK\r\n");
