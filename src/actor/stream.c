@@ -270,7 +270,10 @@ static JSValue on_next(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
     /* Sending the end may hand the last references to the origin's thread. */
     atomic_fetch_add(&st->refs, 1);
     if (magic == 1) {
-        if (!rt->js->timed_out && !rt->js->oom) {
+        if (rt->js->timed_out || rt->js->oom) {
+            log_info(st->label, "its streamed response was cut short: the instance %s and is reset",
+                     rt->js->oom ? "ran out of memory" : "exceeded its CPU time limit");
+        } else {
             char *msg = web_format_error(ctx, v);
             log_error(st->label, "the response body stream failed, so the body was cut short: %s",
                       msg);
