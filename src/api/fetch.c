@@ -781,6 +781,10 @@ static JSValue fetch_start(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Aborting a fetch while its name is being resolved must not wait for
+     * the resolver thread (that would stall the loop): it is left to finish
+     * on its own. */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
     const buf_t *ca = api_fetch_policy_ca_blob(host->fetch_policy);
     if (ca) {
         struct curl_blob blob = {ca->data, ca->len, CURL_BLOB_NOCOPY};

@@ -11,6 +11,8 @@
 void api_bytes_natives(JSContext *ctx, JSValueConst native);
 /* crypto.c: digest, HMAC, signatures, ciphers, key import/export/generation. */
 void api_crypto_natives(JSContext *ctx, JSValueConst native);
+/* web_zlib.c: zNew and zPush, for CompressionStream and DecompressionStream. */
+void api_zlib_natives(JSContext *ctx, JSValueConst native);
 /* fetch.c: fetchStart and the transfer handles. */
 void api_fetch_natives(JSContext *ctx, JSValueConst native);
 

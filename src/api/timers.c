@@ -121,6 +121,15 @@ static JSValue set_timer(JSContext *ctx, JSValueConst this_val, int argc, JSValu
     /* The loop's clock was read when this turn began, and JS may have run
      * for a while since: without this the timer would fire early. */
     uv_update_time(host->loop);
+    /* That clock counts whole milliseconds (possibly on the coarse clock),
+     * so it lags the precise one performance.now() reads by up to a couple
+     * of ms: wait that much more, or the timer could fire before `delay`
+     * has passed. */
+    if (ms > 0) {
+        uint64_t precise = uv_hrtime(), loop_ns = uv_now(host->loop) * 1000000ULL;
+        if (precise > loop_ns)
+            ms += (precise - loop_ns + 999999) / 1000000;
+    }
     uv_timer_start(&t->handle, timer_cb, ms, t->repeat_ms);
     t->next = st->timers;
     if (st->timers)

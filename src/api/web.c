@@ -512,6 +512,7 @@ web_t *web_new(JSContext *ctx, web_log_fn log, void *log_opaque)
                                (int)(sizeof web_native_funcs / sizeof web_native_funcs[0]));
     JS_DefinePropertyValueStr(ctx, w->native, "timeOrigin", JS_NewFloat64(ctx, w->time_origin_ms), 0);
     api_bytes_natives(ctx, w->native);
+    api_zlib_natives(ctx, w->native);
     api_fetch_natives(ctx, w->native);
     api_crypto_natives(ctx, w->native);
 

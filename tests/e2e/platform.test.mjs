@@ -140,3 +140,13 @@ test("resetting an instance cuts its streamed answer short", async () => {
   await waitFor(() => /reset2: its streamed response was cut short/.test(srv.log), { what: "the log line" });
   assert.equal(await ok("reset2", "return 'fresh';"), "fresh");
 });
+
+test("a class can compress its answer with CompressionStream", async () => {
+  const r = await fetch(`${srv.url}/_do/probe/gz`, {
+    method: "POST",
+    body: `return new Response(ReadableStream.from([new TextEncoder().encode("zipped ".repeat(50))]).pipeThrough(new CompressionStream("gzip")),
+      { headers: { "content-encoding": "gzip", "content-type": "text/plain" } });`,
+  });
+  assert.equal(r.headers.get("content-encoding"), "gzip");
+  assert.equal(await r.text(), "zipped ".repeat(50), "the client decodes what the class compressed");
+});
