@@ -150,3 +150,21 @@ test("a class can compress its answer with CompressionStream", async () => {
   assert.equal(r.headers.get("content-encoding"), "gzip");
   assert.equal(await r.text(), "zipped ".repeat(50), "the client decodes what the class compressed");
 });
+
+test("a timer never fires before its delay has passed (the loop clock counts whole ms)", async () => {
+  const early = await ok("timers-early", `
+    const early = [];
+    // A 1 ms interval wakes the loop often, so a timer due by a clock that counts whole
+    // milliseconds would be seen as due before its delay has really passed.
+    const busy = setInterval(() => {}, 1);
+    for (let i = 0; i < 40; i++) {
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 3));
+      const took = performance.now() - t0;
+      if (took < 3) early.push(took);
+      await scheduler.wait(1);
+    }
+    clearInterval(busy);
+    return early;`);
+  assert.deepEqual(early, [], "timers that fired early (ms)");
+});
