@@ -110,8 +110,9 @@ static int serve(int argc, char **argv)
     http_limits_default(&cfg.limits);
     const char *hooks = getenv("DORM_TEST_HOOKS");
     cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;
-    /* Lives as long as the process: every shard reads it. */
-    api_fetch_policy_t *fetch_policy = api_fetch_policy_new();
+    /* Read by every shard while the server runs; freed when it has stopped. */
+    static api_fetch_policy_t *fetch_policy;
+    fetch_policy = api_fetch_policy_new();
     cfg.actor.fetch_policy = fetch_policy;
     char perr[400];
 
@@ -211,7 +212,10 @@ static int serve(int argc, char **argv)
     /* Commits run on libuv's pool; their fsyncs overlap, so give it room. */
     setenv("UV_THREADPOOL_SIZE", "16", 0);
     api_fetch_global_init();
-    return control_run(&cfg);
+    int rc = control_run(&cfg);
+    api_fetch_policy_free(fetch_policy);
+    fetch_policy = NULL;
+    return rc;
 }
 
 int main(int argc, char **argv)

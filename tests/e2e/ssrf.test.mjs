@@ -18,7 +18,10 @@ let closed, narrow, stub;
 before(async () => {
   stub = await startStub();
   closed = await startServer({ args: ["--threads", "1"] });
-  narrow = await startServer({ args: ["--threads", "1", "--allow-fetch", "localhost", "--allow-fetch", "127.0.0.1/32"] });
+  // Proxies in the environment are ignored: a proxy would be the address checked and connected to.
+  const proxy = "http://127.0.0.1:9";
+  narrow = await startServer({ args: ["--threads", "1", "--allow-fetch", "localhost", "--allow-fetch", "127.0.0.1/32"],
+    env: { http_proxy: proxy, HTTP_PROXY: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy } });
   await closed.deploy("probe", probeSrc);
   await narrow.deploy("probe", probeSrc);
 });
@@ -79,7 +82,7 @@ test("private, link-local, metadata and other non-public ranges are refused", as
 
 test("--allow-fetch opens exactly what it names", async () => {
   const byName = await attempt(narrow, `http://localhost:${stub.port}/echo`);
-  assert.equal(byName.status, 200, "the host name rule allows localhost");
+  assert.equal(byName.status, 200, `the host name rule allows localhost (and no proxy is used): ${JSON.stringify(byName)}`);
   const byAddr = await attempt(narrow, `${stub.url}/echo`);
   assert.equal(byAddr.status, 200, "the /32 rule allows 127.0.0.1");
   refused(await attempt(narrow, `http://127.0.0.2:${stub.port}/echo`), /127\.0\.0\.2 is a loopback address/);
