@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api/fetch.h"
+#include "api/fetch_policy.h"
 #include "cli/cli.h"
 #include "control/control.h"
 
@@ -112,6 +114,11 @@ static int serve(int argc, char **argv)
     http_limits_default(&cfg.limits);
     const char *hooks = getenv("DORM_TEST_HOOKS");
     cfg.test_hooks = hooks && strcmp(hooks, "1") == 0;
+    /* Read by every shard while the server runs; freed when it has stopped. */
+    static api_fetch_policy_t *fetch_policy;
+    fetch_policy = api_fetch_policy_new();
+    cfg.actor.fetch_policy = fetch_policy;
+    char perr[400];
 
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
@@ -198,6 +205,12 @@ static int serve(int argc, char **argv)
                 return usage_error("--ws-ping-ms takes milliseconds, at least 10 (got \"%s\")",
                                    val);
             cfg.actor.ws.ping_interval_ms = n;
+        } else if (strcmp(a, "--allow-fetch") == 0) {
+            if (api_fetch_policy_allow(fetch_policy, val, perr, sizeof perr) < 0)
+                return usage_error("%s", perr);
+        } else if (strcmp(a, "--fetch-ca") == 0) {
+            if (api_fetch_policy_add_ca(fetch_policy, val, perr, sizeof perr) < 0)
+                return usage_error("%s", perr);
         } else if (strcmp(a, "--max-open-dbs") == 0) {
             if (!parse_u64(val, &n) || n < 8 || n > 1000000)
                 return usage_error("--max-open-dbs takes 8 to 1000000 (got \"%s\")", val);
@@ -219,7 +232,11 @@ static int serve(int argc, char **argv)
     }
     /* Commits run on libuv's pool; their fsyncs overlap, so give it room. */
     setenv("UV_THREADPOOL_SIZE", "16", 0);
-    return control_run(&cfg);
+    api_fetch_global_init();
+    int rc = control_run(&cfg);
+    api_fetch_policy_free(fetch_policy);
+    fetch_policy = NULL;
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -94,6 +94,8 @@ typedef struct actor_config {
     size_t max_open_handles;   /* SQLite handles per shard */
     ws_limits_t ws;            /* WebSocket connections */
     size_t ws_max_sockets;     /* WebSockets one instance may hold */
+    /* Who classes may fetch (api/fetch_policy.h); NULL: the defaults. */
+    const struct api_fetch_policy *fetch_policy;
 } actor_config_t;
 
 typedef struct shard shard_t;

@@ -18,6 +18,11 @@ enum { M_EVENT = 1, M_REPLY, M_CATALOG, M_STOP, M_EXIT, M_WS_REPLY, M_WS_ATTACH,
 typedef struct instance instance_t;
 typedef struct classrt classrt_t;
 typedef struct actor_sock actor_sock_t;
+typedef struct actor_stream actor_stream_t;
+
+/* The mailbox message kind of streamed answers (stream.c); the shard's own
+ * kinds are below it. */
+#define SHARD_M_STREAM 16
 
 enum event_kind {
     EV_HTTP,       /* a request, answered through reply */
@@ -67,6 +72,7 @@ typedef struct event {
     bool binary;
     int code;
     bool clean;
+    actor_stream_t *stream; /* res is the head of a streamed answer (stream.c) */
 } event_t;
 
 /* A WebSocket message or close waiting for the output gate, or for the
@@ -157,6 +163,8 @@ struct instance {
     bool admin_hold;       /* its storage is being deleted or restored: deliver nothing */
     actor_usage_t *usage;  /* its class's counters (ref) */
     uint64_t last_used_ns;
+    actor_stream_t *streams; /* streamed answers still being read (stream.c) */
+    int nstreams;
     instance_t *next_runnable, *next_dirty;
     char label[200];       /* "counter/alice" for logs */
 };
@@ -190,6 +198,8 @@ struct shard {
     map_t sockets;         /* id -> actor_sock_t */
     uint64_t next_sock_id;
     size_t nconns;         /* sockets with a live connection */
+    map_t streams;         /* stream id -> actor_stream_t, for promise reactions */
+    uint64_t next_stream_id;
     size_t nremoved;       /* instances with removed set, not yet evicted */
     instance_t *runnable;
     instance_t *dirty;
@@ -314,6 +324,17 @@ void actor_app_close_websockets(shard_t *s, const char *app_id, int code, const 
  * on this shard. */
 uint64_t actor_usage_websockets(shard_t *s, const actor_usage_t *u);
 uint64_t actor_usage_alarms(shard_t *s, const actor_usage_t *u);
+/* stream.c: streamed answers. A stream belongs to its instance until the
+ * body is over; the event holds it until its head is sent. */
+actor_stream_t *actor_stream_new(instance_t *inst, event_t *ev, JSValue pump); /* takes pump */
+/* The event's answer (res, the head) passed the output gate: sends it, and
+ * the chunks that may follow. Returns false (res not taken) when the
+ * instance was reset meanwhile and the stream is gone. */
+bool actor_stream_send_head(actor_stream_t *st, http_response_t *res);
+void actor_stream_discard(actor_stream_t *st);  /* the event failed before its head */
+void actor_streams_release(instance_t *inst);   /* a commit finished: send what it allows */
+void actor_streams_abort(instance_t *inst);     /* reset or eviction: cut every body short */
+void actor_stream_on_mail(shard_t *s, mail_t *m); /* SHARD_M_STREAM; frees not m itself */
 
 /* classrt.c */
 classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen);

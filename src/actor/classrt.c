@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/fetch.h"
 #include "../api/state.h"
 #include "../lib/log.h"
 #include "../lib/mem.h"
@@ -174,6 +175,7 @@ classrt_t *classrt_get(shard_t *s, actor_class_t *cls, char *err, size_t errlen)
     sock_host_init(&rt->host);
     commit_host_init(&rt->host);
     rt->host.ws_max_sockets = s->cfg.ws_max_sockets;
+    rt->host.fetch_policy = s->cfg.fetch_policy;
     JSContext *ctx = rt->js->ctx;
     api_host_attach(ctx, &rt->host);
     rt->web = web_new(ctx, web_log, &rt->host);
@@ -209,6 +211,7 @@ void classrt_free(classrt_t *rt)
     if (rt->js) {
         JSContext *ctx = rt->js->ctx;
         JS_FreeValue(ctx, rt->ctor);
+        api_fetch_host_deinit(&rt->host);
         api_state_free_context(ctx);
         if (rt->web)
             web_free(rt->web, ctx);

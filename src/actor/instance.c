@@ -78,6 +78,7 @@ void instance_enqueue(instance_t *inst, event_t *ev)
 
 static void event_free(event_t *ev)
 {
+    actor_stream_discard(ev->stream);
     if (ev->req)
         http_request_free(ev->req);
     if (ev->res)
@@ -106,12 +107,24 @@ static void event_send(event_t *ev)
         return;
     }
     http_response_t *res = ev->res;
-    log_info("http", "%s %s %d %.1fms", ev->method, ev->target, res->status,
-             (double)(uv_hrtime() - ev->started_ns) / 1e6);
     ev->res = NULL;
-    if (ev->upgrade_sock && res->status == 101)
+    if (ev->stream) {
+        actor_stream_t *st = ev->stream;
+        ev->stream = NULL;
+        if (!actor_stream_send_head(st, res)) {
+            http_response_free(res);
+            res = http_response_error(500, "DO_RESET",
+                                      "the Durable Object was reset before its streamed "
+                                      "response could be sent; retry the request");
+        } else {
+            res = NULL;
+        }
+    }
+    log_info("http", "%s %s %d %.1fms%s", ev->method, ev->target, res ? res->status : 200,
+             (double)(uv_hrtime() - ev->started_ns) / 1e6, res ? "" : " (body streaming)");
+    if (res && ev->upgrade_sock && res->status == 101)
         sock_post_reply(ev->reply, res, ev->inst->shard, ev->upgrade_sock->id);
-    else
+    else if (res)
         actor_reply_send(ev->reply, res);
     event_free(ev);
 }
@@ -127,6 +140,7 @@ void instance_release_held(instance_t *inst)
         event_send(ev);
     }
     sock_release_held(inst);
+    actor_streams_release(inst);
     instance_release_waiters(inst);
 }
 
@@ -134,6 +148,7 @@ void event_answer(event_t *ev, http_response_t *res)
 {
     instance_t *inst = ev->inst;
     ev->res = res;
+    /* The answer depends on every write made so far. */
     ev->required = instance_output_required(inst);
     if (ev->required <= inst->done && !inst->held) {
         event_send(ev);
@@ -155,6 +170,8 @@ void event_fail(event_t *ev, int status, const char *code, const char *msg)
         event_done(ev);
         return;
     }
+    actor_stream_discard(ev->stream);
+    ev->stream = NULL;
     if (ev->res)
         http_response_free(ev->res);
     ev->res = http_response_error(status, code, msg);
@@ -175,6 +192,7 @@ static void drop_js(instance_t *inst, int code, const char *reason)
     sock_drop_unbound(inst, 0);
     instance_drop_sync_waiters(inst);
     JSContext *ctx = inst->rt->js->ctx;
+    actor_streams_abort(inst);
     api_state_reset(ctx, &inst->api);
     JS_FreeValue(ctx, inst->obj);
     JS_FreeValue(ctx, inst->state);
@@ -237,7 +255,8 @@ bool instance_idle(const instance_t *inst)
     return !inst->queue && inst->inflight == 0 && !inst->held && !inst->held_out &&
            !instance_durability_pending(inst) && inst->api.ntimers == 0 &&
            inst->api.blocked == 0 && !inst->sync_waiters && !inst->listed_runnable &&
-           !inst->listed_dirty && !inst->admin_hold;
+           !inst->listed_dirty && !inst->admin_hold && inst->nstreams == 0 &&
+           inst->api.nfetches == 0 && inst->api.ncrypto_jobs == 0;
 }
 
 void instance_evict(instance_t *inst)
@@ -413,7 +432,8 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
         res = http_response_error(500, "DO_MEMORY_LIMIT", msg);
         inst->usage->errors++;
     } else if (ok) {
-        if (web_response_read(inst->rt->web, ctx, value, &res) < 0) {
+        JSValue pump = JS_UNDEFINED;
+        if (web_response_take(inst->rt->web, ctx, value, &res, &pump) < 0) {
             JSValue e = JS_GetException(ctx);
             char *msg = web_format_error(ctx, e);
             shard_class_log(s, inst->cls, inst->label, (const char *)inst->id, 3, msg,
@@ -422,6 +442,8 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
             inst->usage->errors++;
             free(msg);
             JS_FreeValue(ctx, e);
+        } else if (!JS_IsUndefined(pump)) {
+            ev->stream = actor_stream_new(inst, ev, pump);
         } else {
             res = upgrade_answer(ev, ctx, value, res);
         }

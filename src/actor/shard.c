@@ -323,7 +323,7 @@ static void evict_removed(shard_t *s)
             continue;
         /* One still on this turn's lists goes at the turn's end. */
         if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst) ||
-            inst->listed_runnable || inst->listed_dirty || inst->admin_hold)
+            inst->listed_runnable || inst->listed_dirty || inst->admin_hold || inst->nstreams)
             continue;
         dead[n++] = inst;
     }
@@ -444,7 +444,8 @@ static bool quiescent(shard_t *s)
     size_t it;
     for (map_entry_t *e = map_first(&s->instances, &it); e; e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst))
+        if (inst->queue || inst->inflight || inst->held || instance_durability_pending(inst) ||
+            inst->nstreams)
             return false;
     }
     return s->commits_in_flight == 0 && s->nconns == 0;
@@ -484,7 +485,7 @@ static void stop_timeout_cb(uv_timer_t *h)
     for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
          e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
-        if (inst->inflight || inst->queue)
+        if (inst->inflight || inst->queue || inst->nstreams)
             list[n++] = inst;
     }
     for (int i = 0; i < n; i++) {
@@ -579,6 +580,9 @@ static void on_mail(mailbox_t *mb, mail_t *m, void *data)
         c->fn(s, c->arg);
         break;
     }
+    case SHARD_M_STREAM:
+        actor_stream_on_mail(s, m);
+        break;
     }
     free(m);
 }
@@ -611,6 +615,7 @@ static void *shard_main(void *arg)
     sock_shard_init(s);
     alarms_shard_init(s);
     map_init(&s->usage);
+    map_init(&s->streams);
 
     int rc = s->hooks.start ? s->hooks.start(s, s->hooks.data) : 0;
     pthread_mutex_lock(&s->lock);
@@ -634,6 +639,7 @@ static void *shard_main(void *arg)
     map_deinit(&s->events);
     usage_free_all(s);
     map_deinit(&s->usage);
+    map_deinit(&s->streams);
     store_shard_free(s->store);
     actor_catalog_unref(s->catalog);
     return NULL;

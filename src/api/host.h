@@ -20,6 +20,10 @@
 typedef struct api_state api_state_t;
 typedef struct api_timer api_timer_t;
 typedef struct api_ws api_ws_t;
+struct api_fetch_policy;
+struct api_fetcher;
+struct api_fetch;
+struct api_crypto_job;
 
 typedef struct api_host {
     uv_loop_t *loop;
@@ -49,6 +53,11 @@ typedef struct api_host {
     void (*storage_sync)(struct api_host *h, api_state_t *st, JSValue resolve, JSValue reject);
     void *sql_ctx; /* sql.c's per-context state */
     size_t ws_max_sockets; /* per instance; 0: API_WS_MAX_PER_INSTANCE */
+    /* Outbound fetch() (fetch.c): the operator's rules (NULL: the defaults),
+     * and the transfer machinery, made on first use, freed by
+     * api_fetch_host_deinit. */
+    const struct api_fetch_policy *fetch_policy;
+    struct api_fetcher *fetcher;
 } api_host_t;
 
 /* Stores the host as the context's opaque; every API function finds it there. */
@@ -73,6 +82,11 @@ struct api_state {
     bool block_failed;      /* one of them rejected: the instance must be reset */
     api_timer_t *timers;    /* this instance's live timers */
     size_t ntimers;
+    struct api_fetch *fetches; /* its outbound fetches: queued, connected, or body unread */
+    size_t nfetches;
+    int fetches_active;     /* those holding a connection */
+    struct api_crypto_job *crypto_jobs; /* slow WebCrypto work on the pool (crypto.c) */
+    size_t ncrypto_jobs;
     struct api_handle *handle; /* shared with the JS objects; cleared on reset */
     JSValue env;            /* this.env */
     /* WebSockets it accepted (they outlive its JS: hibernation), newest

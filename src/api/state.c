@@ -8,6 +8,8 @@
 
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "crypto.h"
+#include "fetch.h"
 #include "web.h"
 #include "sql.h"
 #include "websocket.h"
@@ -288,6 +290,8 @@ void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
     api_ws_detach_all(st); /* the sockets themselves stay open */
+    api_fetch_cancel_all(st);
+    api_crypto_cancel_all(st);
     if (st->handle) {
         st->handle->st = NULL;
         api_handle_unref(st->handle);

@@ -119,14 +119,18 @@ static JSValue set_timer(JSContext *ctx, JSValueConst this_val, int argc, JSValu
     uv_timer_init(host->loop, &t->handle);
     t->handle.data = t;
     /* The loop's clock was read when this turn began, and JS may have run
-     * for a while since: without this the timer would fire early. It also
-     * counts whole milliseconds (and may run a little behind the precise
-     * clock performance.now reads), so the due time is taken from the
-     * precise clock and rounded up: a timer never fires before its delay. */
+     * for a while since: without this the timer would fire early. */
     uv_update_time(host->loop);
-    uint64_t due_ms = (uv_hrtime() + ms * 1000000ULL + 999999) / 1000000;
-    uint64_t loop_ms = uv_now(host->loop);
-    uv_timer_start(&t->handle, timer_cb, due_ms > loop_ms ? due_ms - loop_ms : 0, t->repeat_ms);
+    /* That clock counts whole milliseconds (possibly on the coarse clock),
+     * so it lags the precise one performance.now() reads by up to a couple
+     * of ms: wait that much more, or the timer could fire before `delay`
+     * has passed. */
+    if (ms > 0) {
+        uint64_t precise = uv_hrtime(), loop_ns = uv_now(host->loop) * 1000000ULL;
+        if (precise > loop_ns)
+            ms += (precise - loop_ns + 999999) / 1000000;
+    }
+    uv_timer_start(&t->handle, timer_cb, ms, t->repeat_ms);
     t->next = st->timers;
     if (st->timers)
         st->timers->prev = t;

@@ -16,6 +16,7 @@
 #include "../js/codec.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "natives.h"
 
 /* The prelude as bytecode, generated at build time by tools/jsc. */
 extern const uint8_t web_prelude_bc[];
@@ -507,6 +508,10 @@ web_t *web_new(JSContext *ctx, web_log_fn log, void *log_opaque)
     JS_SetPropertyFunctionList(ctx, w->native, web_native_funcs,
                                (int)(sizeof web_native_funcs / sizeof web_native_funcs[0]));
     JS_DefinePropertyValueStr(ctx, w->native, "timeOrigin", JS_NewFloat64(ctx, w->time_origin_ms), 0);
+    api_bytes_natives(ctx, w->native);
+    api_zlib_natives(ctx, w->native);
+    api_fetch_natives(ctx, w->native);
+    api_crypto_natives(ctx, w->native);
 
     internal = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&w->native);
     if (JS_IsException(internal))
@@ -589,7 +594,23 @@ fail:
 
 int web_response_read(web_t *w, JSContext *ctx, JSValueConst value, http_response_t **out)
 {
+    JSValue pump = JS_UNDEFINED;
+    if (web_response_take(w, ctx, value, out, &pump) < 0)
+        return -1;
+    if (JS_IsUndefined(pump))
+        return 0;
+    JS_FreeValue(ctx, pump);
+    http_response_free(*out);
+    *out = NULL;
+    JS_ThrowTypeError(ctx, "this Response's body is a stream, which cannot be read here");
+    return -1;
+}
+
+int web_response_take(web_t *w, JSContext *ctx, JSValueConst value, http_response_t **out,
+                      JSValue *pump)
+{
     http_response_t *res = NULL;
+    *pump = JS_UNDEFINED;
     JSValue parts = JS_Call(ctx, w->read_response, JS_UNDEFINED, 1, &value);
     JSValue text = JS_UNDEFINED, hdrs = JS_UNDEFINED, body = JS_UNDEFINED;
     if (JS_IsException(parts))
@@ -653,6 +674,13 @@ int web_response_read(web_t *w, JSContext *ctx, JSValueConst value, http_respons
         if (len > 0)
             buf_append(&res->body, p, len);
     }
+
+    /* A streamed body comes as a pump over the stream (streamPump in the prelude). */
+    JSValue pv = JS_GetPropertyUint32(ctx, parts, 4);
+    if (JS_IsObject(pv))
+        *pump = pv;
+    else
+        JS_FreeValue(ctx, pv);
 
     JS_FreeValue(ctx, body);
     JS_FreeValue(ctx, hdrs);

@@ -47,6 +47,14 @@ int web_response_read(web_t *w, JSContext *ctx, JSValueConst value, http_respons
 int web_get_bytes(JSContext *ctx, JSValueConst v, uint8_t **p, size_t *len);
 /* A JS string as UTF-8 appended to out, lone surrogates as U+FFFD. */
 int web_string_to_utf8(JSContext *ctx, JSValueConst v, buf_t *out);
+/* Like web_response_read, for a Response whose body may be a stream: then
+ * *pump is set to a new reference to the prelude's pump object, whose
+ * next() gives a promise of the next chunk (a Uint8Array, or null at the
+ * end) and cancel(reason) stops it, and *out has the status and headers
+ * with an empty body. Otherwise *pump is JS_UNDEFINED and *out is complete.
+ * Returns 0, or -1 with an exception pending (then *pump is undefined). */
+int web_response_take(web_t *w, JSContext *ctx, JSValueConst value, http_response_t **out,
+                      JSValue *pump);
 
 /* Formats an exception value as "Name: message\n    at stack" for logs.
  * Returns a malloc'd string the caller frees. */

@@ -28,7 +28,8 @@
     pad "[--log text|json] [--durability fsync|process] [--cpu-limit-ms N]\n" \
     pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
     pad "[--header-timeout-ms N] [--max-open-dbs N] [--hibernate-ms N]\n" \
-    pad "[--ws-ping-ms N] [--ws-max-per-instance N] [--alarm-retry-ms N]\n"
+    pad "[--ws-ping-ms N] [--ws-max-per-instance N] [--alarm-retry-ms N]\n" \
+    pad "[--allow-fetch HOST|CIDR]... [--fetch-ca FILE]\n"
 
 static const char usage_overview[] =
     "dorm: a self-hosted Durable Objects server, and its client.\n"
@@ -101,7 +102,15 @@ static const char usage_serve[] =
     "  --ws-max-per-instance N  WebSockets one instance may hold; past it an upgrade gets\n"
     "                         429 (default 32768)\n"
     "  --alarm-retry-ms N     wait before the first retry of a failed alarm(); each next\n"
-    "                         retry waits twice as long, six at most (default 2000)\n";
+    "                         retry waits twice as long, six at most (default 2000)\n"
+    "  --allow-fetch HOST|CIDR\n"
+    "                         let classes fetch() this host (api.internal, *.internal),\n"
+    "                         address or range (10.0.0.0/8); repeatable. Otherwise\n"
+    "                         loopback, private, link-local and metadata addresses\n"
+    "                         are refused, so classes cannot reach this server's\n"
+    "                         management API or the host's other services\n"
+    "  --fetch-ca FILE        trust the CA certificates in this PEM file for fetch(),\n"
+    "                         besides the system's store\n";
 
 static const char usage_dev[] =
     "usage: dorm dev FILE... [--listen HOST:PORT] [--data DIR] [--access MODE]\n"

@@ -124,9 +124,22 @@ struct http_conn {
 
     http_upgrade_cb upgrade_cb;
     void *upgrade_arg;
+
+    /* A streamed response (http_conn_stream_begin): the head, then body
+     * pieces as the caller gives them, then the end. busy stays set until
+     * the caller ends it, so the connection outlives a vanished client. */
+    bool streaming;
+    bool stream_chunked;   /* chunked framing; else the body ends with the connection */
+    bool stream_nobody;    /* HEAD, 204, 304: the head is all there is */
+    bool stream_ended;     /* the caller called http_conn_stream_end */
+    bool stream_finished;  /* the finished callback has run */
+    int stream_writes;     /* uv_write requests in flight */
+    const http_stream_cbs_t *stream_cbs;
+    void *stream_arg;
 };
 
 static void conn_close(http_conn_t *c);
+static void stream_finish(http_conn_t *c, http_stream_end_t how);
 static void conn_arm_timer(http_conn_t *c);
 static void conn_feed_pending(http_conn_t *c);
 static void conn_write(http_conn_t *c, http_response_t *res);
@@ -195,6 +208,8 @@ static void conn_close(http_conn_t *c)
         return;
     c->closing = true;
     c->reading = false;
+    if (c->streaming)
+        stream_finish(c, HTTP_STREAM_GONE);
     /* Pending writes are cancelled by uv_close; their callbacks run before
      * the close callbacks, so nothing is freed under them. */
     if (c->tcp)
@@ -262,21 +277,22 @@ static bool header_is_safe(const http_header_t *h)
 
 
 static void on_write_done(uv_write_t *w, int status);
+static void conn_after_response(http_conn_t *c);
 
-/* Serializes res and starts writing it: one uv_write of the header block and
- * the body. Takes ownership of res. Whether the connection stays open is
- * decided here, and said in the response. */
-static void conn_write(http_conn_t *c, http_response_t *res)
+enum framing {
+    FRAME_LENGTH, /* Content-Length: the whole body is at hand */
+    FRAME_STREAM, /* chunked (HTTP/1.1), or until the connection closes (HTTP/1.0) */
+};
+
+/* Serializes res's status line and headers into c->head with the framing
+ * headers for the given framing, and decides (and says) whether the
+ * connection stays open afterwards. Returns true when the response carries
+ * no body bytes by its status (1xx, 204, 304). */
+static bool conn_head(http_conn_t *c, http_response_t *res, enum framing framing)
 {
     http_server_t *s = c->srv;
     buf_t *h = &c->head;
     int status = res->status;
-    if (status < 100 || status > 999 || res->body.len > BODY_PIECE * MAX_BODY_PIECES) {
-        http_response_free(res);
-        res = http_response_error(500, "INTERNAL", "the response was invalid (bad status or "
-                                                   "a body over 8 GiB)");
-        status = 500;
-    }
     bool upgrading = c->upgrade_cb != NULL;
     bool no_body = (status >= 100 && status < 200) || status == 204 || status == 304;
     bool caller_close = false;
@@ -316,12 +332,22 @@ static void conn_write(http_conn_t *c, http_response_t *res)
     }
     date_refresh(s);
     buf_append(h, s->date_line, s->date_len);
-    if (!no_body && !(res->stream && upgrading)) {
+    /* A body handed over with the socket (server-sent events) has neither
+     * framing: it ends when the connection does. */
+    bool raw_stream = res->stream && upgrading;
+    if (!no_body && !raw_stream && framing == FRAME_LENGTH) {
         buf_puts(h, "Content-Length: ");
         put_uint(h, res->body.len);
         buf_puts(h, "\r\n");
+    } else if (!no_body && !raw_stream && c->cur_minor >= 1) {
+        buf_puts(h, "Transfer-Encoding: chunked\r\n");
+        c->stream_chunked = true;
+    } else if (!no_body && !raw_stream) {
+        /* An HTTP/1.0 client learns where a streamed body ends when the
+         * connection closes. */
+        c->close_after_write = true;
     }
-    if (res->stream && upgrading)
+    if (raw_stream)
         buf_puts(h, "Connection: close\r\n"); /* the body ends when the socket does */
     if (!upgrading) {
         /* A half-closed client gets answers to every request it sent; the
@@ -338,6 +364,22 @@ static void conn_write(http_conn_t *c, http_response_t *res)
         }
     }
     buf_puts(h, "\r\n");
+    return no_body;
+}
+
+/* Serializes res and starts writing it: one uv_write of the header block and
+ * the body. Takes ownership of res. Whether the connection stays open is
+ * decided here, and said in the response. */
+static void conn_write(http_conn_t *c, http_response_t *res)
+{
+    http_server_t *s = c->srv;
+    buf_t *h = &c->head;
+    if (res->status < 100 || res->status > 999 || res->body.len > BODY_PIECE * MAX_BODY_PIECES) {
+        http_response_free(res);
+        res = http_response_error(500, "INTERNAL", "the response was invalid (bad status or "
+                                                   "a body over 8 GiB)");
+    }
+    bool no_body = conn_head(c, res, FRAME_LENGTH);
 
     /* uv_buf_t lengths are 32-bit: a huge body goes out in 1 GiB pieces. */
     uv_buf_t bufs[1 + MAX_BODY_PIECES];
@@ -444,6 +486,13 @@ static void on_write_done(uv_write_t *w, int status)
         conn_hand_over(c);
         return;
     }
+    conn_after_response(c);
+}
+
+/* A response has been written in full: linger after an error, close, or
+ * go on to the next request. */
+static void conn_after_response(http_conn_t *c)
+{
     if (c->linger_after_write) {
         c->linger_after_write = false;
         if (c->peer_eof) {
@@ -578,7 +627,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         c->reading = false;
-        if (nread == UV_EOF && !c->lingering) {
+        if (nread == UV_EOF && !c->lingering && !c->streaming) {
             c->peer_eof = true;
             uv_read_stop(st);
             /* A half-closed client may still read: the answers it waits
@@ -1069,4 +1118,176 @@ void http_conn_upgrade(http_conn_t *conn, http_response_t *res, http_upgrade_cb 
 void *http_conn_data(http_conn_t *conn)
 {
     return conn->srv->data;
+}
+
+/* --- streamed answers ------------------------------------------------------------ */
+
+/* One uv_write of a streamed response: the head, a body piece with its
+ * chunk framing, or the last chunk. */
+typedef struct stream_write {
+    uv_write_t req;
+    http_conn_t *c;
+    size_t body_len; /* body bytes it carries, for the written callback */
+    char pre[24];    /* chunk size line */
+    uint8_t *data;   /* owned copy of the piece */
+} stream_write_t;
+
+static void stream_finish(http_conn_t *c, http_stream_end_t how)
+{
+    if (c->stream_finished)
+        return;
+    c->stream_finished = true;
+    c->stream_cbs->finished(c->stream_arg, how);
+}
+
+/* The caller ended the stream and every write is done: the response is over. */
+static void stream_complete(http_conn_t *c)
+{
+    c->streaming = false;
+    c->busy = false;
+    stream_finish(c, HTTP_STREAM_DONE);
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    conn_after_response(c);
+}
+
+static void on_stream_write(uv_write_t *w, int status)
+{
+    stream_write_t *sw = w->data;
+    http_conn_t *c = sw->c;
+    size_t n = sw->body_len;
+    free(sw->data);
+    free(sw);
+    c->stream_writes--;
+    c->writing = c->stream_writes > 0;
+    if (status < 0 || c->closing) {
+        conn_close(c); /* tells the caller the client is gone */
+        if (c->stream_ended && c->stream_writes == 0) {
+            c->streaming = false;
+            c->busy = false;
+            conn_maybe_free(c);
+        }
+        return;
+    }
+    c->write_progress_ms = uv_now(c->srv->loop);
+    c->wq_seen = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
+    if (n > 0 && !c->stream_finished)
+        c->stream_cbs->written(c->stream_arg, n);
+    if (c->stream_nobody && !c->stream_finished && c->stream_writes == 0)
+        stream_finish(c, HTTP_STREAM_NO_BODY);
+    if (c->stream_ended && c->stream_writes == 0) {
+        stream_complete(c);
+        return;
+    }
+    conn_arm_timer(c);
+}
+
+/* Queues bufs (pointing into sw) for writing; false when the connection failed. */
+static bool stream_send(http_conn_t *c, stream_write_t *sw, uv_buf_t *bufs, unsigned nbufs)
+{
+    sw->c = c;
+    sw->req.data = sw;
+    int rc = uv_write(&sw->req, (uv_stream_t *)c->tcp, bufs, nbufs, on_stream_write);
+    if (rc < 0) {
+        free(sw->data);
+        free(sw);
+        conn_close(c);
+        return false;
+    }
+    c->stream_writes++;
+    if (!c->writing) {
+        c->writing = true;
+        c->write_progress_ms = uv_now(c->srv->loop);
+    }
+    c->wq_seen = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
+    conn_arm_timer(c);
+    return true;
+}
+
+int http_conn_stream_begin(http_conn_t *c, http_response_t *res, const http_stream_cbs_t *cbs,
+                           void *arg)
+{
+    if (!c->busy) {
+        http_response_free(res);
+        return -1;
+    }
+    if (c->closing) {
+        c->busy = false;
+        http_response_free(res);
+        conn_maybe_free(c);
+        return -1;
+    }
+    if (res->status < 200 || res->status > 999) {
+        http_response_free(res);
+        res = http_response_error(500, "INTERNAL", "the streamed response had a bad status");
+    }
+    c->streaming = true;
+    c->stream_chunked = false;
+    c->stream_ended = false;
+    c->stream_finished = false;
+    c->stream_writes = 0;
+    c->stream_cbs = cbs;
+    c->stream_arg = arg;
+    bool no_body = conn_head(c, res, FRAME_STREAM);
+    c->stream_nobody = no_body || c->cur_head;
+    http_response_free(res);
+    c->served = true;
+    stream_write_t *sw = xcalloc(1, sizeof *sw);
+    sw->data = xmemdup(c->head.data, c->head.len);
+    uv_buf_t b = uv_buf_init((char *)sw->data, (unsigned)c->head.len);
+    stream_send(c, sw, &b, 1);
+    return 0;
+}
+
+void http_conn_stream_write(http_conn_t *c, const uint8_t *p, size_t n)
+{
+    if (!c->streaming || c->stream_ended || c->closing || c->stream_nobody || n == 0)
+        return;
+    stream_write_t *sw = xcalloc(1, sizeof *sw);
+    sw->body_len = n;
+    sw->data = xmemdup(p, n);
+    uv_buf_t bufs[3];
+    unsigned nb = 0;
+    if (c->stream_chunked) {
+        int len = snprintf(sw->pre, sizeof sw->pre, "%zx\r\n", n);
+        bufs[nb++] = uv_buf_init(sw->pre, (unsigned)len);
+    }
+    bufs[nb++] = uv_buf_init((char *)sw->data, (unsigned)n);
+    if (c->stream_chunked)
+        bufs[nb++] = uv_buf_init("\r\n", 2);
+    stream_send(c, sw, bufs, nb);
+}
+
+void http_conn_stream_end(http_conn_t *c, bool complete)
+{
+    if (!c->streaming || c->stream_ended)
+        return;
+    c->stream_ended = true;
+    if (!complete || c->closing) {
+        /* Cut the body short: closing without the last chunk tells the
+         * client the response is incomplete. */
+        conn_close(c);
+        if (c->stream_writes == 0) {
+            c->streaming = false;
+            c->busy = false;
+            conn_maybe_free(c);
+        }
+        return;
+    }
+    if (c->stream_chunked && !c->stream_nobody) {
+        stream_write_t *sw = xcalloc(1, sizeof *sw);
+        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+        if (!stream_send(c, sw, &b, 1)) {
+            if (c->stream_writes == 0) {
+                c->streaming = false;
+                c->busy = false;
+                conn_maybe_free(c);
+            }
+        }
+        return;
+    }
+    if (c->stream_writes == 0)
+        stream_complete(c);
 }

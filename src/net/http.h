@@ -128,4 +128,38 @@ void *http_conn_data(http_conn_t *conn);
 typedef void (*http_upgrade_cb)(uv_tcp_t *tcp, const uint8_t *head, size_t head_len, void *arg);
 void http_conn_upgrade(http_conn_t *conn, http_response_t *res, http_upgrade_cb cb, void *arg);
 
+/* Streamed answers: the head now, the body in pieces as they are produced
+ * (chunked for HTTP/1.1; for HTTP/1.0 the connection closes after the
+ * body), then the end. For HEAD, 204 and 304 only the head is sent.
+ *
+ * Callbacks run on the loop's thread and must not call back into the
+ * connection; finished is called exactly once: DONE once the end has been
+ * written, NO_BODY right after the head when the response has no body (the
+ * caller should stop producing and end it), GONE when the connection failed
+ * or the client went away (then writes are dropped). Whatever happened, the
+ * caller must call http_conn_stream_end once, after which conn must not be
+ * used; until then the connection stays allocated. Pieces are written in
+ * order; written(arg, n) reports each piece of n bytes that reached the
+ * kernel, which is how a producer paces itself to a slow client. A client
+ * that closes its side while a body streams is taken as gone. */
+typedef enum { HTTP_STREAM_DONE, HTTP_STREAM_NO_BODY, HTTP_STREAM_GONE } http_stream_end_t;
+typedef struct http_stream_cbs {
+    void (*written)(void *arg, size_t n);
+    void (*finished)(void *arg, http_stream_end_t how);
+} http_stream_cbs_t;
+
+/* Answers the request the callback was given with a streamed response.
+ * Takes ownership of res (its body is ignored; Content-Length and
+ * Transfer-Encoding are ours). Returns 0, or -1 when the connection is
+ * already gone (no callback will come, and stream_end must not be called). */
+int http_conn_stream_begin(http_conn_t *conn, http_response_t *res, const http_stream_cbs_t *cbs,
+                           void *arg);
+/* Queues n body bytes (copied); empty pieces and pieces after the end or
+ * after the client went away are dropped. */
+void http_conn_stream_write(http_conn_t *conn, const uint8_t *p, size_t n);
+/* Ends the body. complete: the last chunk is written and the connection
+ * goes on to the next request. Otherwise the connection is closed at once,
+ * so the client sees a truncated body. */
+void http_conn_stream_end(http_conn_t *conn, bool complete);
+
 #endif

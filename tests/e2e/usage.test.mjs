@@ -71,10 +71,12 @@ test("do_requests moves by exactly the requests made, across shards", async () =
 
 test("do_cpu_ms is CPU spent in JS, not time spent waiting", async () => {
   const u0 = await usage("work");
-  assert.equal((await srv.text("/_do/work/cpu?burn=120")).status, 200);
+  // The class burns by the wall clock; on a busy machine its thread gets
+  // only part of that as CPU, so the burn is long and the bound generous.
+  assert.equal((await srv.text("/_do/work/cpu?burn=400")).status, 200);
   const u1 = await usage("work");
-  assert.ok(u1.do_cpu_ms - u0.do_cpu_ms >= 90, `burning 120 ms counted ${u1.do_cpu_ms - u0.do_cpu_ms} ms`);
-  assert.ok(u1.do_cpu_ms - u0.do_cpu_ms < 2000);
+  assert.ok(u1.do_cpu_ms - u0.do_cpu_ms >= 90, `burning 400 ms counted ${u1.do_cpu_ms - u0.do_cpu_ms} ms`);
+  assert.ok(u1.do_cpu_ms - u0.do_cpu_ms < 4000);
   assert.equal((await srv.text("/_do/work/cpu?sleep=400")).status, 200);
   const u2 = await usage("work");
   assert.ok(u2.do_cpu_ms - u1.do_cpu_ms < 100, `waiting 400 ms counted ${u2.do_cpu_ms - u1.do_cpu_ms} ms of CPU`);

@@ -209,10 +209,14 @@ test("the older style: ws.accept() with addEventListener for message and close",
   const c = await connect(wsurl(srv, "classic", "?style=classic"));
   c.send(Buffer.alloc(5));
   assert.equal(await c.next(), "classic:v1:5");
+  c.send("event?");
+  assert.deepEqual(await c.json(), { message: true, event: true, type: "message", target: true },
+    "listeners get a MessageEvent, an Event whose target is the socket");
   c.send("close-me");
   assert.deepEqual(await c.closed, { code: 4002, reason: "classic close" });
   await waitFor(async () => (await info(srv, "classic")).classic.length === 1, { what: "the close event" });
   assert.equal((await info(srv, "classic")).classic[0].code, 4002);
+  assert.equal((await info(srv, "classic")).classic[0].close, true, "a CloseEvent");
   // A classic socket keeps its instance awake: it never hibernates. A
   // hibernatable socket opened after it, and so idle for less time, is the
   // clock that says the hibernation delay has passed.

@@ -35,6 +35,9 @@ typedef struct env {
     size_t nlogs;
 } env_t;
 
+/* The environment of the test running now (one at a time). */
+static env_t *current_env;
+
 static void capture_log(void *opaque, int level, const char *msg, size_t len)
 {
     env_t *e = opaque;
@@ -56,7 +59,7 @@ static void clear_logs(env_t *e)
 /* takeLogs() -> [[level, message], ...] captured since the last call. */
 static JSValue js_take_logs(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    env_t *e = JS_GetContextOpaque(ctx);
+    env_t *e = current_env;
     JSValue arr = JS_NewArray(ctx);
     for (size_t i = 0; i < e->nlogs; i++) {
         JSValue pair = JS_NewArray(ctx);
@@ -129,7 +132,7 @@ static const char harness_js[] =
     "globalThis.__runCases = async (file) => {\n"
     "  const fails = []; let n = 0;\n"
     "  for (const [name, fn] of __cases) {\n"
-    "    n++;\n"
+    "    n++; globalThis.__current = name;\n"
     "    try { await fn(); } catch (e) {\n"
     "      fails.push(file + ': ' + name + ': ' + (e instanceof Error ? e.message + '\\n' + e.stack : show(e)));\n"
     "    }\n"
@@ -168,7 +171,9 @@ static env_t *env_new(void)
     env_t *e = xcalloc(1, sizeof *e);
     e->rt = JS_NewRuntime();
     e->ctx = JS_NewContext(e->rt);
-    JS_SetContextOpaque(e->ctx, e);
+    /* The context's opaque is the API host in the server; here there is
+     * none, so natives that need one (timers, fetch) refuse cleanly. */
+    current_env = e;
     e->web = web_new(e->ctx, capture_log, e);
     if (!e->web)
         fail_with_exception(e, "web_new");
@@ -246,6 +251,14 @@ static void test_js_file(void **state)
     if (JS_IsException(p))
         fail_with_exception(e, path);
     drain(e);
+    if (JS_PromiseState(e->ctx, p) == JS_PROMISE_PENDING) {
+        /* A case awaits something that never happens: say which one. */
+        JSValue cur = eval(e, "globalThis.__current");
+        const char *cs = JS_ToCString(e->ctx, cur);
+        print_error("FAIL %s: the case \"%s\" never finished\n", name, cs ? cs : "?");
+        JS_FreeCString(e->ctx, cs);
+        JS_FreeValue(e->ctx, cur);
+    }
     assert_int_equal(JS_PromiseState(e->ctx, p), JS_PROMISE_FULFILLED);
     JSValue res = JS_PromiseResult(e->ctx, p);
     JS_FreeValue(e->ctx, p);

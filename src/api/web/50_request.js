@@ -18,6 +18,7 @@ let isRequest;
 // that, and web.c lowercases the names); the URL is normalized the first
 // time someone reads request.url.
 let makeRequest;
+let requestBodyState; // (request) => BodyState or null
 
 class Request {
     #method = "GET";
@@ -26,6 +27,7 @@ class Request {
     #headers = null;
     #body = null;       // BodyState, or null for no body
     #redirect = "follow";
+    #signal = null;     // AbortSignal, made on first use when the request has none
 
     constructor(input, init = undefined) {
         if (input === INTERNAL)
@@ -69,18 +71,23 @@ class Request {
         if (((initBody !== undefined && initBody !== null) || inputBody !== null) &&
             (method === "GET" || method === "HEAD"))
             throw new TypeError(`Request with ${method} method cannot have a body.`);
+        if (init.signal !== undefined && init.signal !== null) {
+            if (!isAbortSignal(init.signal))
+                throw new TypeError("Request: signal must be an AbortSignal.");
+            this.#signal = init.signal;
+        } else if (src !== null && init.signal !== null) {
+            this.#signal = src.#signal;
+        }
         if (initBody !== undefined && initBody !== null) {
-            const [data, type] = extractBody(initBody);
-            this.#body = new BodyState(data);
+            const [body, type] = extractBody(initBody);
+            this.#body = body;
             if (type !== null && !headersHasTrusted(headers, "content-type"))
                 headersAppendTrusted(headers, "content-type", type);
         } else if (inputBody !== null) {
             // The new request takes the input's body; the input is used after this.
             if (bodyUnusable(inputBody))
                 throw new TypeError("Request: the input request's body has already been used.");
-            this.#body = new BodyState(inputBody.data);
-            inputBody.used = true;
-            inputBody.data = null;
+            this.#body = bodyMove(inputBody);
         }
     }
 
@@ -104,11 +111,23 @@ class Request {
     get redirect() {
         return this.#redirect;
     }
+    get signal() {
+        return this.#signal ?? (this.#signal = newAbortSignal());
+    }
+    get cf() {
+        return undefined;
+    }
+    get keepalive() {
+        return false;
+    }
+    get integrity() {
+        return "";
+    }
     get body() {
         return this.#body === null ? null : bodyStream(this.#body);
     }
     get bodyUsed() {
-        return this.#body !== null && this.#body.used;
+        return this.#body !== null && bodyIsUsed(this.#body);
     }
     async text() {
         return bodyReadText(this.#body);
@@ -117,13 +136,16 @@ class Request {
         return bodyReadJSON(this.#body);
     }
     async arrayBuffer() {
-        return bodyReadBytes(this.#body).buffer;
+        return (await bodyReadBytes(this.#body)).buffer;
     }
     async bytes() {
         return bodyReadBytes(this.#body);
     }
     async formData() {
-        return bodyReadFormData(this.#body);
+        return bodyReadFormData(this.#body, this.#headers);
+    }
+    async blob() {
+        return bodyReadBlob(this.#body, this.#headers);
     }
     clone() {
         const r = new Request(INTERNAL);
@@ -131,6 +153,7 @@ class Request {
         r.#url = this.#url;
         r.#urlChecked = this.#urlChecked;
         r.#redirect = this.#redirect;
+        r.#signal = this.#signal;
         r.#body = this.#body === null ? null : bodyClone(this.#body);
         r.#headers = new Headers(this.#headers);
         return r;
@@ -145,6 +168,7 @@ class Request {
 
     static {
         isRequest = (v) => isObject(v) && #method in v;
+        requestBodyState = (r) => r.#body;
         makeRequest = (method, url, flat, body) => {
             const r = new Request(INTERNAL);
             r.#method = normalizeMethod(method);

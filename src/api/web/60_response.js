@@ -14,7 +14,9 @@ function toUnsignedShort(v) {
 }
 
 let isResponse;
-let responseForWire; // (r) => [status, statusText, [name, value, ...], data or null]
+let responseForWire; // (r) => [status, statusText, [name, value, ...], data or null, pump or undefined]
+let responseFromNetwork;
+let responseBodyState; // (r) => BodyState or null
 
 class Response {
     #status = 200;
@@ -23,6 +25,8 @@ class Response {
     #body = null;
     #type = "default";
     #webSocket = null;
+    #url = "";          // set for responses from fetch()
+    #redirected = false;
 
     constructor(body = null, init = undefined) {
         if (body === INTERNAL)
@@ -55,7 +59,7 @@ class Response {
         if (hasBody) {
             if (NULL_BODY_STATUSES.has(status))
                 throw new TypeError(`Response with status ${status} cannot have a body.`);
-            this.#body = new BodyState(data);
+            this.#body = data;
             if (type !== null && !headersHasTrusted(headers, "content-type"))
                 headersAppendTrusted(headers, "content-type", type);
         }
@@ -67,7 +71,7 @@ class Response {
         if (s === undefined)
             throw new TypeError("Response.json: the value cannot be serialized as JSON.");
         const r = new Response(INTERNAL);
-        r.#init(dictionary(init, "Response.json"), true, s, "application/json");
+        r.#init(dictionary(init, "Response.json"), true, new BodyState(s), "application/json");
         return r;
     }
 
@@ -100,10 +104,10 @@ class Response {
         return this.#type;
     }
     get url() {
-        return "";
+        return this.#url;
     }
     get redirected() {
-        return false;
+        return this.#redirected;
     }
     get status() {
         return this.#status;
@@ -124,7 +128,7 @@ class Response {
         return this.#body === null ? null : bodyStream(this.#body);
     }
     get bodyUsed() {
-        return this.#body !== null && this.#body.used;
+        return this.#body !== null && bodyIsUsed(this.#body);
     }
     async text() {
         return bodyReadText(this.#body);
@@ -133,13 +137,16 @@ class Response {
         return bodyReadJSON(this.#body);
     }
     async arrayBuffer() {
-        return bodyReadBytes(this.#body).buffer;
+        return (await bodyReadBytes(this.#body)).buffer;
     }
     async bytes() {
         return bodyReadBytes(this.#body);
     }
     async formData() {
-        return bodyReadFormData(this.#body);
+        return bodyReadFormData(this.#body, this.#headers);
+    }
+    async blob() {
+        return bodyReadBlob(this.#body, this.#headers);
     }
     clone() {
         if (this.#webSocket !== null)
@@ -148,6 +155,8 @@ class Response {
         r.#status = this.#status;
         r.#statusText = this.#statusText;
         r.#type = this.#type;
+        r.#url = this.#url;
+        r.#redirected = this.#redirected;
         r.#body = this.#body === null ? null : bodyClone(this.#body);
         r.#headers = new Headers(this.#headers);
         if (this.#type === "error")
@@ -167,14 +176,34 @@ class Response {
         responseForWire = (r) => {
             if (r.#type === "error")
                 throw new TypeError("fetch() returned Response.error(); return a Response with an error status (for example 500) instead.");
-            let data = null;
+            let data = null, pump;
             if (r.#body !== null) {
                 if (bodyUnusable(r.#body))
                     throw new TypeError("fetch() returned a Response whose body has already been used, so it cannot be sent.");
-                data = bodyTake(r.#body);
+                data = bodyForWire(r.#body);
+                if (typeof data === "object" && !ArrayBuffer.isView(data)) {
+                    pump = data;
+                    data = null;
+                }
             }
-            return [r.#status, r.#statusText, headersWirePairs(r.#headers), data];
+            return [r.#status, r.#statusText, headersWirePairs(r.#headers), data, pump];
         };
+        // A response as fetch() gives it: status, headers and body from the network.
+        responseFromNetwork = (status, statusText, flat, stream, url, redirected) => {
+            const r = new Response(INTERNAL);
+            r.#status = status;
+            r.#statusText = statusText;
+            r.#type = "basic";
+            const h = new Headers(INTERNAL);
+            headersFillTrusted(h, flat);
+            headersSetGuard(h, GUARD_IMMUTABLE);
+            r.#headers = h;
+            r.#body = stream === null ? null : new BodyState(null, stream);
+            r.#url = url;
+            r.#redirected = redirected;
+            return r;
+        };
+        responseBodyState = (r) => r.#body;
     }
 }
 setToStringTag(Response, "Response");
@@ -193,8 +222,9 @@ function describeValue(v) {
     return name ? `an object of class ${name}` : "an object";
 }
 
-// readResponse(value): [status, statusText, [name, value, ...], data or null]
-// where data is a string or a Uint8Array. Consumes the body.
+// readResponse(value): [status, statusText, [name, value, ...], data or null, pump]
+// where data is a string or a Uint8Array, and pump (see streamPump) is there when the body is a
+// stream to be read as it is sent. Consumes the body.
 function readResponse(v) {
     if (!isResponse(v))
         throw new TypeError(`fetch() must return a Response, got ${describeValue(v)}.`);

@@ -34,11 +34,14 @@ export class WsRoom {
       server.accept();
       server.addEventListener("message", (ev) => {
         if (ev.data === "close-me") server.close(4002, "classic close");
+        else if (ev.data === "event?")
+          server.send(JSON.stringify({ message: ev instanceof MessageEvent, event: ev instanceof Event,
+            type: ev.type, target: ev.target === server }));
         else server.send(`classic:${VERSION}:${typeof ev.data === "string" ? ev.data : ev.data.byteLength}`);
       });
       server.addEventListener("close", async (ev) => {
         const list = (await this.state.storage.get("classic")) ?? [];
-        list.push({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean });
+        list.push({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean, close: ev instanceof CloseEvent });
         await this.state.storage.put("classic", list);
       });
     } else {

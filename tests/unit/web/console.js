@@ -180,7 +180,7 @@ test("platform objects print usefully", () => {
     assert(u.includes("searchParams: URLSearchParams { 'q' => '1' },"), u);
     const r = fmt(new Response("x", { status: 201 }));
     assert(r.startsWith("Response {\n  status: 201,"), r);
-    assert(r.includes("body: ReadableStream { locked: false }"), r);
+    assert(r.includes("body: ReadableStream {\n    locked: false,\n    state: 'readable',\n    supportsBYOB: true\n  }"), r);
     const q = fmt(new Request("http://h/"));
     assert(q.includes("method: 'GET'") && q.includes("url: 'http://h/'"), q);
     assertEq(fmt(Headers.prototype), "Headers {}", "a prototype has no private state to show, and does not throw");
