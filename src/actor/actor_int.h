@@ -179,6 +179,8 @@ struct shard {
     uv_loop_t loop;
     mailbox_t *mb;
     uv_check_t turn;
+    uv_idle_t kick;        /* active while work is listed: the loop must not block
+                              in poll before its turn (work listed by a timer) */
     uv_timer_t sweep;
     uv_timer_t stop_timer;
     actor_catalog_t *catalog;

@@ -188,6 +188,19 @@ void actor_fail_next_commits(int n)
     store_fail_next_commits(n);
 }
 
+static void kick_cb(uv_idle_t *h)
+{
+    (void)h; /* its being active is the point: poll does not wait */
+}
+
+/* Work listed outside the turn (by a timer: an alarm, a JS timer's writes)
+ * is done in this loop iteration, not when poll next wakes up. */
+static void kick(shard_t *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->kick))
+        uv_idle_start(&s->kick, kick_cb);
+}
+
 void shard_mark_runnable(instance_t *inst)
 {
     if (inst->listed_runnable)
@@ -195,6 +208,7 @@ void shard_mark_runnable(instance_t *inst)
     inst->listed_runnable = true;
     inst->next_runnable = inst->shard->runnable;
     inst->shard->runnable = inst;
+    kick(inst->shard);
 }
 
 void shard_mark_dirty(instance_t *inst)
@@ -204,6 +218,7 @@ void shard_mark_dirty(instance_t *inst)
     inst->listed_dirty = true;
     inst->next_dirty = inst->shard->dirty;
     inst->shard->dirty = inst;
+    kick(inst->shard);
 }
 
 /* ---- requests and answers -------------------------------------------------------- */
@@ -301,6 +316,8 @@ static void turn_cb(uv_check_t *h)
         inst->listed_dirty = false;
         instance_commit(inst);
     }
+    if (!s->runnable && !s->dirty)
+        uv_idle_stop(&s->kick);
     /* 6: free what died. */
     evict_removed(s);
     classrt_reap(s);
@@ -595,6 +612,8 @@ static void *shard_main(void *arg)
     uv_check_init(&s->loop, &s->turn);
     s->turn.data = s;
     uv_check_start(&s->turn, turn_cb);
+    uv_idle_init(&s->loop, &s->kick);
+    s->kick.data = s;
     uv_timer_init(&s->loop, &s->sweep);
     s->sweep.data = s;
     uint64_t period = (s->cfg.idle_evict_ms < s->cfg.hibernate_ms ? s->cfg.idle_evict_ms
