@@ -7,7 +7,11 @@
 #   - the time to deploy a 100 KB TypeScript file;
 #   - WebSockets (bench/ws.mjs with bench/room.js): fan-out to 100 clients,
 #     1,000 sockets opened at once, one broadcast to 1,000, RSS with 10,000
-#     idle (hibernated) sockets.
+#     idle (hibernated) sockets;
+#   - storage (bench/storage.mjs with bench/store.js and bench/alarm.js):
+#     KV and SQL operations per second inside one instance, commits per
+#     second under 32 connections in both durability modes, alarm lateness
+#     with 10,000 alarms pending and on an idle server.
 # Results go to stdout and bench/out/results.txt. Loopback only.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +80,9 @@ for mode in fsync process; do
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$data"
 done
+
+# ---- storage, on servers of its own
+node bench/storage.mjs "$bin" "${duration%s}" | tee -a "$out/results.txt"
 
 # ---- the peer: workerd, the same counter, on-disk SQLite storage
 if [ -x "$workerd" ]; then
