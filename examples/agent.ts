@@ -8,10 +8,9 @@
 //
 // Configuration comes from env: AI_API_URL (the chat-completions endpoint, e.g.
 // https://api.openai.com/v1/chat/completions), AI_API_KEY, and optionally AI_MODEL and
-// AI_SYSTEM_PROMPT. While AI_API_URL is not set, a caller may name the endpoint and key itself
-// with the headers X-AI-API-URL and X-AI-API-Key (handy for trying it out; once AI_API_URL is set,
-// those headers are ignored). dorm refuses to fetch private and loopback addresses unless the
-// server runs with --allow-fetch.
+// AI_SYSTEM_PROMPT (dorm env set AI_API_URL https://...; dorm env set AI_API_KEY reads the key
+// from stdin). Callers cannot choose the endpoint. dorm refuses to fetch private and loopback
+// addresses unless the server runs with --allow-fetch.
 import { DurableObject } from "cloudflare:workers";
 
 type Message = { role: "system" | "user" | "assistant"; content: string };
@@ -43,10 +42,10 @@ export class Agent extends DurableObject {
     }
   }
 
-  private config(request: Request): Config {
+  private config(): Config {
     const env = (this.env ?? {}) as Record<string, string | undefined>;
-    const url = env.AI_API_URL ?? request.headers.get("x-ai-api-url") ?? undefined;
-    const key = env.AI_API_URL ? env.AI_API_KEY : (request.headers.get("x-ai-api-key") ?? env.AI_API_KEY);
+    const url = env.AI_API_URL || undefined;
+    const key = env.AI_API_KEY;
     return {
       url,
       key,
@@ -56,7 +55,7 @@ export class Agent extends DurableObject {
   }
 
   private async chat(request: Request): Promise<Response> {
-    const cfg = this.config(request);
+    const cfg = this.config();
     if (!cfg.url) {
       return Response.json(
         {
@@ -64,7 +63,7 @@ export class Agent extends DurableObject {
             code: "AGENT_NOT_CONFIGURED",
             message:
               "the agent has no chat-completions API to talk to: set AI_API_URL and AI_API_KEY " +
-              "(dorm env set AI_API_URL https://...), or send the X-AI-API-URL and X-AI-API-Key headers",
+              "(dorm env set AI_API_URL https://api.openai.com/v1/chat/completions, then dorm env set AI_API_KEY)",
           },
         },
         { status: 503 },

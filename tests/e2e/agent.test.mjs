@@ -2,9 +2,8 @@
 // conversation to a chat-completions API (a stub on loopback, streaming its
 // answer as server-sent events), streams the tokens to its caller as they
 // come, keeps the conversation in storage, and sends it along next time.
-// Env vars do not exist yet, so the stub's URL and key travel in the
-// X-AI-API-URL / X-AI-API-Key headers the example accepts while AI_API_URL
-// is unset.
+// The stub's URL and key are the app's env vars AI_API_URL and AI_API_KEY,
+// as an operator would set them.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -68,8 +67,11 @@ after(async () => {
   await model?.stop();
 });
 
-const say = (id, text, headers = { "x-ai-api-url": model.url, "x-ai-api-key": KEY }) =>
-  srv.text(`/_do/agent/${id}`, { method: "POST", body: text, headers });
+const say = (id, text, headers = {}) => srv.text(`/_do/agent/${id}`, { method: "POST", body: text, headers });
+async function configure(url, key) {
+  for (const [k, v] of [["AI_API_URL", url], ["AI_API_KEY", key]])
+    assert.equal((await srv.manage({ action: "set_env", key: k, value: v })).status, 200);
+}
 
 test("without an API it answers with what to configure; the conversation reads empty", async () => {
   const r = await srv.json("/_do/agent/nobody", { method: "POST", body: "hello" });
@@ -78,6 +80,12 @@ test("without an API it answers with what to configure; the conversation reads e
   assert.match(r.body.error.message, /AI_API_URL/);
   const h = await srv.json("/_do/agent/nobody");
   assert.deepEqual(h.body, { id: "nobody", messages: [] });
+  // A caller cannot point it anywhere: only the operator's env does.
+  const sneaky = await srv.json("/_do/agent/nobody", { method: "POST", body: "hello",
+    headers: { "x-ai-api-url": model.url, "x-ai-api-key": KEY } });
+  assert.equal(sneaky.status, 503);
+  assert.equal(model.calls.length, 0);
+  await configure(model.url, KEY);
 });
 
 test("a conversation: answers stream back, history is kept and sent along", async () => {
@@ -113,7 +121,7 @@ test("the first tokens reach the caller while the model is still answering", asy
   model.hold = true;
   const body = await new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port: srv.port, method: "POST", path: "/_do/agent/streamy", agent: false,
-      headers: { "x-ai-api-url": model.url, "x-ai-api-key": KEY, "content-type": "application/json" } }, (res) => {
+      headers: { "content-type": "application/json" } }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (text += d));
@@ -133,12 +141,15 @@ test("the first tokens reach the caller while the model is still answering", asy
 });
 
 test("an API error is told to the caller, and the turn is not kept", async () => {
-  const r = await say("bad", "hi", { "x-ai-api-url": model.url, "x-ai-api-key": "wrong" });
+  await configure(model.url, "wrong");
+  const r = await say("bad", "hi");
   assert.equal(r.status, 200);
   assert.match(r.text, /the model API answered 401: .*Incorrect API key/);
   assert.deepEqual((await srv.json("/_do/agent/bad")).body.messages, []);
-  const refused = await say("bad", "hi", { "x-ai-api-url": "http://10.1.2.3/v1/chat/completions" });
+  await configure("http://10.1.2.3/v1/chat/completions", KEY);
+  const refused = await say("bad", "hi");
   assert.match(refused.text, /conversation broke off: fetch to http:\/\/10\.1\.2\.3\/v1\/chat\/completions was refused/);
+  await configure(model.url, KEY);
   assert.equal((await srv.text("/_do/agent/bad", { method: "PUT" })).status, 405);
   assert.equal((await say("bad", "   ")).status, 400);
 });
