@@ -287,6 +287,7 @@ JSValue api_state_new(JSContext *ctx, api_state_t *st)
 void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
+    api_storage_reset(ctx, st);
     api_ws_detach_all(st); /* the sockets themselves stay open */
     if (st->handle) {
         st->handle->st = NULL;

@@ -10,6 +10,8 @@ typedef struct api_handle {
     char *name;        /* a copy of the instance's name (ids outlive instances) */
     size_t name_len;
     char idhex[65];
+    struct txn *txn_top; /* storage.c: the open transaction() calls, newest first */
+    int sync_txns;       /* storage.c: transactionSync() callbacks running */
 } api_handle_t;
 
 void api_handle_unref(api_handle_t *h);
@@ -24,5 +26,7 @@ api_state_t *api_state_from(JSContext *ctx, JSValueConst this_val);
 int api_storage_init_context(JSContext *ctx);
 void api_storage_free_context(JSContext *ctx);
 JSValue api_storage_new(JSContext *ctx, api_handle_t *h);
+/* The instance is reset: its open transactions are rolled back and dropped. */
+void api_storage_reset(JSContext *ctx, api_state_t *st);
 
 #endif

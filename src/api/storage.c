@@ -23,12 +23,27 @@
 static JSClassID storage_class_id, txn_class_id;
 
 /* A transaction's own state, behind its object (the instance's handle is
- * shared with the storage object). */
+ * shared with the storage object). Transactions of an instance form a
+ * stack, newest on top (handle->txn_top): one started while another is open
+ * is nested in it, as SQLite savepoints nest. A transaction whose callback
+ * has settled ends (its savepoint released or rolled back, its promise
+ * settled) once every transaction above it has ended.
+ *
+ * Two owners: the JS object (until its finalizer) and the stack (until the
+ * transaction ends or the instance is reset); the JS values it holds are
+ * freed when it leaves the stack. */
 typedef struct txn {
     api_handle_t *h;
-    int depth;          /* its savepoint: transactions end in the order they began */
+    struct txn *below;  /* the transaction this one is nested in */
+    int refs;
+    int depth;          /* its savepoint */
+    JSValue resolve, reject; /* the promise transaction() returned */
+    JSValue result;     /* the callback's value or error, once it settled */
+    bool on_stack;
+    bool settled;       /* the callback's promise settled */
+    bool failed;        /* ... by rejecting */
     bool rolled_back;   /* txn.rollback() was called */
-    bool over;          /* the callback finished: the object no longer works */
+    bool over;          /* settled: the object no longer works */
 } txn_t;
 
 static void storage_finalizer(JSRuntime *rt, JSValue val)
@@ -36,13 +51,19 @@ static void storage_finalizer(JSRuntime *rt, JSValue val)
     api_handle_unref(JS_GetOpaque(val, storage_class_id));
 }
 
-static void txn_finalizer(JSRuntime *rt, JSValue val)
+static void txn_unref(txn_t *t)
 {
-    txn_t *t = JS_GetOpaque(val, txn_class_id);
-    if (t) {
+    if (--t->refs == 0) {
         api_handle_unref(t->h);
         free(t);
     }
+}
+
+static void txn_finalizer(JSRuntime *rt, JSValue val)
+{
+    txn_t *t = JS_GetOpaque(val, txn_class_id);
+    if (t)
+        txn_unref(t);
 }
 
 static JSClassDef storage_class = {"DurableObjectStorage", .finalizer = storage_finalizer};
@@ -71,6 +92,16 @@ static JSValue settled(JSContext *ctx, JSValue v)
     JS_FreeValue(ctx, rf[0]);
     JS_FreeValue(ctx, rf[1]);
     return p;
+}
+
+/* Throws a plain Error (not a TypeError), as Cloudflare does for misuse of
+ * transactions. */
+static JSValue throw_error(JSContext *ctx, const char *msg)
+{
+    JSValue e = JS_NewError(ctx);
+    JS_DefinePropertyValueStr(ctx, e, "message", JS_NewString(ctx, msg),
+                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    return JS_Throw(ctx, e);
 }
 
 typedef struct key {
@@ -165,13 +196,14 @@ static api_state_t *this_state(JSContext *ctx, JSValueConst this_val)
     txn_t *t = JS_GetOpaque(this_val, txn_class_id);
     if (t) {
         if (t->over) {
-            JS_ThrowTypeError(ctx, "this transaction is over: use the storage object (or a new "
-                                   "transaction) from here on");
+            throw_error(ctx, "this transaction has already committed or rolled back: its "
+                                    "object works only inside the callback given to "
+                                    "transaction(); use the storage object from here on");
             return NULL;
         }
         if (t->rolled_back) {
-            JS_ThrowTypeError(ctx, "this transaction was rolled back: nothing more can be done "
-                                   "in it");
+            throw_error(ctx, "this transaction was rolled back: nothing more can be "
+                                    "done in it");
             return NULL;
         }
         if (!t->h->st)
@@ -702,15 +734,16 @@ static JSValue storage_transaction_sync(JSContext *ctx, JSValueConst this_val, i
         return JS_EXCEPTION;
     if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
         return JS_ThrowTypeError(ctx, "transactionSync() needs a function");
+    api_handle_t *h = st->handle;
     char err[256];
     if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
         return storage_error(ctx, "transaction", err);
+    h->sync_txns++;
     JSValue r = JS_Call(ctx, argv[0], JS_UNDEFINED, 0, NULL);
-    /* The instance may have been reset by the callback's own doing. */
-    api_state_t *now = this_state(ctx, this_val);
-    if (!now) {
+    h->sync_txns--;
+    if (!h->st) { /* the instance was reset meanwhile: its storage went with it */
         JS_FreeValue(ctx, r);
-        return JS_EXCEPTION;
+        return this_state(ctx, this_val) ? JS_UNDEFINED : JS_EXCEPTION;
     }
     if (JS_IsException(r)) {
         JSValue e = JS_GetException(ctx);
@@ -730,49 +763,101 @@ static JSValue txn_rollback(JSContext *ctx, JSValueConst this_val, int argc, JSV
     if (!t)
         return JS_EXCEPTION;
     if (t->over)
-        return JS_ThrowTypeError(ctx, "this transaction is over");
+        return throw_error(ctx, "this transaction has already committed or rolled back: "
+                                "rollback() works only inside its callback");
     t->rolled_back = true;
     return JS_UNDEFINED;
 }
 
-/* The end of transaction(fn): magic 0 when fn's promise fulfilled, 1 when
- * it rejected. data: the transaction object. */
+static JSValue txn_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
+                              JSValueConst *argv)
+{
+    return throw_error(ctx, "Cannot call deleteAll() within a transaction: call "
+                            "storage.deleteAll() outside it");
+}
+
+/* Takes t off the stack and frees what it holds for JS. */
+static void txn_pop(JSContext *ctx, txn_t *t)
+{
+    api_handle_t *h = t->h;
+    h->txn_top = t->below;
+    t->below = NULL;
+    t->on_stack = false;
+    JS_FreeValue(ctx, t->resolve);
+    JS_FreeValue(ctx, t->reject);
+    JS_FreeValue(ctx, t->result);
+    t->resolve = t->reject = t->result = JS_UNDEFINED;
+    txn_unref(t);
+}
+
+/* Ends the transactions on top of the stack whose callbacks have settled:
+ * each one's savepoint is released (kept in the enclosing transaction, or
+ * in the turn's writes) or rolled back, and its promise settles. */
+static void txn_finish_ready(JSContext *ctx, api_handle_t *h)
+{
+    while (h->txn_top && h->txn_top->settled && h->st) {
+        txn_t *t = h->txn_top;
+        api_state_t *st = h->st;
+        char err[256];
+        JSValue outcome = JS_DupValue(ctx, t->result);
+        bool ok = !t->failed;
+        if (store_kv_savepoint_depth(st->kv) != t->depth + 1) {
+            /* Cannot happen while every other savepoint user is synchronous;
+             * fail loudly rather than release someone else's savepoint. */
+            JS_FreeValue(ctx, outcome);
+            outcome = JS_NewError(ctx);
+            JS_DefinePropertyValueStr(ctx, outcome, "message",
+                                      JS_NewString(ctx, "storage transaction failed: its "
+                                                        "savepoint was lost"),
+                                      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+            ok = false;
+        } else if (t->failed || t->rolled_back) {
+            if (store_kv_rollback(st->kv, err, sizeof err) < 0 && ok) {
+                JS_FreeValue(ctx, outcome);
+                storage_error(ctx, "transaction", err);
+                outcome = JS_GetException(ctx);
+                ok = false;
+            }
+        } else if (store_kv_release(st->kv, err, sizeof err) < 0) {
+            JS_FreeValue(ctx, outcome);
+            storage_error(ctx, "transaction", err);
+            outcome = JS_GetException(ctx);
+            ok = false;
+        }
+        JSValue fn = JS_DupValue(ctx, ok ? t->resolve : t->reject);
+        txn_pop(ctx, t);
+        st->blocked--;
+        if (st->unblocked)
+            st->unblocked(st);
+        JSValue r = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&outcome);
+        JS_FreeValue(ctx, r);
+        JS_FreeValue(ctx, fn);
+        JS_FreeValue(ctx, outcome);
+    }
+}
+
+/* The callback of transaction(fn) settled: magic 0 when its promise
+ * fulfilled, 1 when it rejected. data: the transaction object. */
 static JSValue txn_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
                            int magic, JSValue *data)
 {
     txn_t *t = JS_GetOpaque(data[0], txn_class_id);
-    JSValue arg = argc > 0 ? argv[0] : JS_UNDEFINED;
-    api_state_t *st = t ? t->h->st : NULL;
-    if (!t || !st || t->over) {
-        if (t)
-            t->over = true;
-        return magic ? JS_Throw(ctx, JS_DupValue(ctx, arg)) : JS_DupValue(ctx, arg);
-    }
+    if (!t || t->over || !t->on_stack)
+        return JS_UNDEFINED;
     t->over = true;
-    st->blocked--;
-    if (st->unblocked)
-        st->unblocked(st);
-    char err[256];
-    if (store_kv_savepoint_depth(st->kv) != t->depth + 1) {
-        JS_ThrowTypeError(ctx, "transactions of one instance must end in the reverse order of "
-                               "their start; await each transaction() before starting another");
-        return JS_EXCEPTION;
-    }
-    if (magic || t->rolled_back) {
-        store_kv_rollback(st->kv, err, sizeof err);
-        if (magic)
-            return JS_Throw(ctx, JS_DupValue(ctx, arg));
-        return JS_DupValue(ctx, arg);
-    }
-    if (store_kv_release(st->kv, err, sizeof err) < 0)
-        return storage_error(ctx, "transaction", err);
-    return JS_DupValue(ctx, arg);
+    t->settled = true;
+    t->failed = magic != 0;
+    t->result = JS_DupValue(ctx, argc > 0 ? argv[0] : JS_UNDEFINED);
+    txn_finish_ready(ctx, t->h);
+    return JS_UNDEFINED;
 }
 
 /* transaction(async txn => ...): fn runs inside a savepoint with the input
- * gate closed (no other event of the instance runs until it settles), on a
+ * gate closed (no other event of the instance runs until it ends), on a
  * transaction object with the storage methods and rollback(). A throw or
- * rollback() undoes everything it did; its value is the result. */
+ * rollback() undoes everything done meanwhile, KV and SQL alike; its value
+ * is the result. A transaction started while another is open is nested in
+ * it: it can roll back alone, and it is undone if the outer one is. */
 static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int argc,
                                    JSValueConst *argv)
 {
@@ -781,45 +866,91 @@ static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int ar
         return settled(ctx, JS_EXCEPTION);
     if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
         return settled(ctx, JS_ThrowTypeError(ctx, "transaction() needs a function"));
-    char err[256];
-    if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
-        return settled(ctx, storage_error(ctx, "transaction", err));
-    txn_t *t = xcalloc(1, sizeof *t);
-    t->depth = store_kv_savepoint_depth(st->kv) - 1;
-    t->h = st->handle;
-    t->h->refs++;
-    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
-    if (JS_IsException(tobj)) {
-        api_handle_unref(t->h);
-        free(t);
-        store_kv_rollback(st->kv, err, sizeof err);
-        return settled(ctx, JS_EXCEPTION);
-    }
-    JS_SetOpaque(tobj, t);
-    st->blocked++;
-    JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 1, (JSValueConst *)&tobj);
+    api_handle_t *h = st->handle;
+    if (h->sync_txns > 0)
+        return settled(ctx, JS_ThrowTypeError(ctx, "transaction() cannot be started inside "
+                                                   "transactionSync(): the synchronous "
+                                                   "transaction would end before it"));
     JSValue rf[2];
     JSValue p = JS_NewPromiseCapability(ctx, rf);
-    if (JS_IsException(ret)) {
+    if (JS_IsException(p))
+        return p;
+    char err[256];
+    if (store_kv_savepoint(st->kv, err, sizeof err) < 0) {
+        storage_error(ctx, "transaction", err);
         JSValue e = JS_GetException(ctx);
         JS_FreeValue(ctx, JS_Call(ctx, rf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
         JS_FreeValue(ctx, e);
+        JS_FreeValue(ctx, rf[0]);
+        JS_FreeValue(ctx, rf[1]);
+        return p;
+    }
+    txn_t *t = xcalloc(1, sizeof *t);
+    t->depth = store_kv_savepoint_depth(st->kv) - 1;
+    t->h = h;
+    h->refs++;
+    t->resolve = rf[0];
+    t->reject = rf[1];
+    t->result = JS_UNDEFINED;
+    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
+    if (JS_IsException(tobj)) {
+        /* Out of memory in the runtime: the class's runtime is reset anyway. */
+        JS_FreeValue(ctx, t->resolve);
+        JS_FreeValue(ctx, t->reject);
+        api_handle_unref(t->h);
+        free(t);
+        store_kv_rollback(st->kv, err, sizeof err);
+        JS_FreeValue(ctx, p);
+        return JS_EXCEPTION;
+    }
+    JS_SetOpaque(tobj, t);
+    t->refs = 2; /* the object and the stack */
+    t->on_stack = true;
+    t->below = h->txn_top;
+    h->txn_top = t;
+    st->blocked++;
+    JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 1, (JSValueConst *)&tobj);
+    /* Promise.resolve(ret).then(settled, settled) */
+    JSValue cf[2];
+    JSValue cp = JS_NewPromiseCapability(ctx, cf);
+    if (JS_IsException(ret)) {
+        JSValue e = JS_GetException(ctx);
+        JS_FreeValue(ctx, JS_Call(ctx, cf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
+        JS_FreeValue(ctx, e);
     } else {
-        JS_FreeValue(ctx, JS_Call(ctx, rf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret));
+        JS_FreeValue(ctx, JS_Call(ctx, cf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret));
         JS_FreeValue(ctx, ret);
     }
-    JS_FreeValue(ctx, rf[0]);
-    JS_FreeValue(ctx, rf[1]);
+    JS_FreeValue(ctx, cf[0]);
+    JS_FreeValue(ctx, cf[1]);
     JSValue fns[2] = {JS_NewCFunctionData(ctx, txn_settled, 1, 0, 1, (JSValueConst *)&tobj),
                       JS_NewCFunctionData(ctx, txn_settled, 1, 1, 1, (JSValueConst *)&tobj)};
     JS_FreeValue(ctx, tobj);
-    JSValue then = JS_GetPropertyStr(ctx, p, "then");
-    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
+    JSValue then = JS_GetPropertyStr(ctx, cp, "then");
+    JS_FreeValue(ctx, JS_Call(ctx, then, cp, 2, (JSValueConst *)fns));
     JS_FreeValue(ctx, then);
-    JS_FreeValue(ctx, p);
+    JS_FreeValue(ctx, cp);
     JS_FreeValue(ctx, fns[0]);
     JS_FreeValue(ctx, fns[1]);
-    return out;
+    return p;
+}
+
+/* The instance is being reset: its open transactions end with it. Their
+ * savepoints are rolled back (the turn's other writes stay), and their
+ * promises never settle (the instance's JS is going away). */
+void api_storage_reset(JSContext *ctx, api_state_t *st)
+{
+    api_handle_t *h = st->handle;
+    if (!h)
+        return;
+    while (h->txn_top) {
+        txn_t *t = h->txn_top;
+        t->over = true;
+        txn_pop(ctx, t);
+    }
+    if (st->kv)
+        store_kv_rollback_all(st->kv);
+    h->sync_txns = 0;
 }
 
 /* sync(): settles once every write so far is durable. */
@@ -842,7 +973,6 @@ static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSV
 #define STORAGE_METHODS                                                   \
     JS_CFUNC_DEF("get", 2, storage_get), JS_CFUNC_DEF("put", 3, storage_put), \
         JS_CFUNC_DEF("delete", 2, storage_delete),                        \
-        JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),                 \
         JS_CFUNC_DEF("list", 1, storage_list),                            \
         JS_CFUNC_DEF("getAlarm", 1, storage_get_alarm),                   \
         JS_CFUNC_DEF("setAlarm", 2, storage_set_alarm),                   \
@@ -850,6 +980,7 @@ static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSV
 
 static const JSCFunctionListEntry storage_proto_funcs[] = {
     STORAGE_METHODS,
+    JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),
     JS_CFUNC_DEF("transaction", 1, storage_transaction),
     JS_CFUNC_DEF("transactionSync", 1, storage_transaction_sync),
     JS_CFUNC_DEF("sync", 0, storage_sync),
@@ -858,6 +989,7 @@ static const JSCFunctionListEntry storage_proto_funcs[] = {
 
 static const JSCFunctionListEntry txn_proto_funcs[] = {
     STORAGE_METHODS,
+    JS_CFUNC_DEF("deleteAll", 0, txn_delete_all),
     JS_CFUNC_DEF("rollback", 0, txn_rollback),
     JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectTransaction", JS_PROP_CONFIGURABLE),
 };

@@ -162,6 +162,9 @@ int64_t store_sql_database_size(store_kv_t *kv);
 int store_kv_savepoint(store_kv_t *kv, char *err, size_t errlen);
 int store_kv_release(store_kv_t *kv, char *err, size_t errlen);
 int store_kv_rollback(store_kv_t *kv, char *err, size_t errlen);
+/* Rolls back every open savepoint (the class's transactions are abandoned,
+ * say by a reset); the turn's other writes stay. */
+void store_kv_rollback_all(store_kv_t *kv);
 /* How many savepoints are open. */
 int store_kv_savepoint_depth(const store_kv_t *kv);
 
