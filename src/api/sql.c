@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../js/runtime.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
 #include "state_int.h"
@@ -224,6 +225,20 @@ static int sink_row(void *arg, int n, const store_value_t *vals)
     return 0;
 }
 
+/* A statement that runs past the event's CPU deadline is stopped like JS
+ * would be: the runtime is marked as timed out, so the event fails and the
+ * instance is reset. */
+static int sink_interrupted(void *arg)
+{
+    sink_state_t *s = arg;
+    jsrt_t *r = jsrt_from_ctx(s->ctx);
+    if (r && r->deadline_ns && uv_hrtime() > r->deadline_ns) {
+        r->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- SqlStorage ------------------------------------------------------------------ */
 
 static api_state_t *this_state(JSContext *ctx, JSValueConst this_val)
@@ -251,7 +266,8 @@ static JSValue sql_exec(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     for (; i < nb; i++)
         if (to_store_value(ctx, argv[i + 1], i, &binds[i], &hold[i]) < 0)
             goto done;
-    store_sql_sink_t sink = {sink_columns, sink_row, &ss};
+    store_sql_sink_t sink = {.columns = sink_columns, .row = sink_row,
+                             .interrupted = sink_interrupted, .arg = &ss};
     store_sql_stats_t stats;
     char err[512];
     int rc = store_sql_exec(st->kv, q, qlen, binds, nb, &sink, &stats, err, sizeof err);
@@ -260,6 +276,15 @@ static JSValue sql_exec(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     if (ss.failed)
         goto done;
     if (rc < 0) {
+        jsrt_t *r = jsrt_from_ctx(ctx);
+        if (r && r->timed_out) {
+            /* Out of CPU time: as uncatchable as the interrupt of JS code. */
+            JS_ThrowInternalError(ctx, "interrupted");
+            JSValue e = JS_GetException(ctx);
+            JS_SetUncatchableError(ctx, e, 1);
+            JS_Throw(ctx, e);
+            goto done;
+        }
         JSValue e = JS_NewError(ctx);
         JS_DefinePropertyValueStr(ctx, e, "message", JS_NewString(ctx, err),
                                   JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);

@@ -130,12 +130,24 @@ typedef struct store_value {
 
 /* Where the rows of the last statement go. columns is called once, before
  * any row; both return 0 to go on (non-zero fails the exec with err as the
- * callee set it). */
+ * callee set it). interrupted (may be NULL) is asked every few thousand
+ * steps of SQLite's machine whether to stop: non-zero fails the statement
+ * with "interrupted" (the caller's CPU budget ran out). */
 typedef struct store_sql_sink {
     int (*columns)(void *arg, int n, const char *const *names);
     int (*row)(void *arg, int n, const store_value_t *values);
+    int (*interrupted)(void *arg);
     void *arg;
 } store_sql_sink_t;
+
+/* Limits of the class's SQL, as Cloudflare documents them for SQLite-backed
+ * Durable Objects (past them the statement fails with SQLite's message). */
+#define STORE_SQL_MAX_VALUE_BYTES 2000000   /* a string, BLOB or row */
+#define STORE_SQL_MAX_STATEMENT_BYTES 100000 /* the SQL text of one exec() */
+#define STORE_SQL_MAX_COLUMNS 100
+#define STORE_SQL_MAX_BINDINGS 100
+#define STORE_SQL_MAX_FUNCTION_ARGS 32
+#define STORE_SQL_MAX_LIKE_PATTERN 50
 
 typedef struct store_sql_stats {
     uint64_t rows_read;    /* rows returned, plus rows the writes touched */

@@ -1009,11 +1009,17 @@ static int rows_row(void *arg, int n, const store_value_t *vals)
 static int sql(store_kv_t *kv, const char *q, const store_value_t *b, int nb, rows_t *r,
                store_sql_stats_t *stats, char *err)
 {
-    store_sql_sink_t sink = {rows_columns, rows_row, r};
+    store_sql_sink_t sink = {.columns = rows_columns, .row = rows_row, .arg = r};
     store_sql_stats_t st;
     memset(r, 0, sizeof *r);
     err[0] = 0;
     return store_sql_exec(kv, q, strlen(q), b, nb, &sink, stats ? stats : &st, err, 256);
+}
+
+static int stop_after_ten(void *arg)
+{
+    int *n = arg;
+    return ++*n >= 10;
 }
 
 static void test_sql(void **state)
@@ -1077,6 +1083,21 @@ static void test_sql(void **state)
         if (!strstr(err, "cannot be used") && !strstr(err, "reserved"))
             fail_msg("'%s': unexpected message '%s'", refused[i], err);
     }
+    /* the limits, and a statement the caller's budget stops */
+    assert_int_equal(sql(kv, "SELECT zeroblob(2000001)", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "too big"));
+    assert_int_equal(sql(kv, "SELECT fts3_tokenizer('simple')", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "fts3_tokenizer"));
+    int asked = 0;
+    store_sql_sink_t stop = {.columns = rows_columns, .row = rows_row,
+                             .interrupted = stop_after_ten, .arg = &asked};
+    const char *forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                          "SELECT count(*) FROM c";
+    assert_int_equal(store_sql_exec(kv, forever, strlen(forever), NULL, 0, &stop, &stats, err,
+                                    sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "interrupted"));
+    assert_int_equal(asked, 10);
     assert_int_equal(sql(kv, "PRAGMA table_info(t)", NULL, 0, &r, NULL, err), 0);
     assert_int_equal(r.nrows, 4);
     assert_int_equal(sql(kv, "SELECT count(*) FROM sqlite_master WHERE name LIKE '_do_%'", NULL,
