@@ -17,6 +17,7 @@
 #include "../js/codec.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "../lib/util.h"
 #include "sql.h"
 #include "state_int.h"
 
@@ -659,6 +660,10 @@ static JSValue do_get_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSV
     char err[256];
     if (store_kv_alarm_get(st->kv, &ms, err, sizeof err) < 0)
         return storage_error(ctx, "getAlarm", err);
+    /* The alarm being handled stays stored until its handler succeeds (so
+     * a crash meanwhile runs it again), but the class sees it as gone. */
+    if (st->alarm_running > 0 && ms == st->alarm_running)
+        ms = -1;
     return ms < 0 ? JS_NULL : JS_NewFloat64(ctx, (double)ms);
 }
 
@@ -673,12 +678,31 @@ static JSValue do_set_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSV
     if (argc < 1)
         return JS_ThrowTypeError(ctx, "setAlarm() needs a time: a Date or milliseconds since "
                                       "the epoch");
-    double t;
-    if (JS_ToFloat64(ctx, &t, argv[0]) < 0) /* a Date gives its time value */
-        return JS_EXCEPTION;
-    if (!isfinite(t) || t < 0 || t > 8.64e15)
-        return JS_ThrowTypeError(ctx, "setAlarm(): the time must be a valid Date or a number of "
+    bool is_date = false;
+    if (JS_IsObject(argv[0])) {
+        JSValue global = JS_GetGlobalObject(ctx);
+        JSValue date = JS_GetPropertyStr(ctx, global, "Date");
+        is_date = JS_IsInstanceOf(ctx, argv[0], date) > 0;
+        JS_FreeValue(ctx, date);
+        JS_FreeValue(ctx, global);
+    }
+    double t = NAN;
+    if ((!JS_IsNumber(argv[0]) && !is_date) || JS_ToFloat64(ctx, &t, argv[0]) < 0 ||
+        !isfinite(t) || t > 8.64e15) {
+        if (JS_HasException(ctx))
+            JS_FreeValue(ctx, JS_GetException(ctx));
+        return JS_ThrowTypeError(ctx, "setAlarm() needs a valid Date or a number of "
                                       "milliseconds since the epoch");
+    }
+    if (t <= 0)
+        return JS_ThrowTypeError(ctx, "setAlarm() cannot be called with an alarm time <= 0: "
+                                      "give a Date or milliseconds since the epoch, such as "
+                                      "Date.now() + 60000");
+    /* As on Cloudflare, a time in the past means now: the alarm runs at
+     * once, and getAlarm() says when it was set for. */
+    double now = (double)util_now_ms();
+    if (t < now)
+        t = now;
     opts_t o;
     if (get_opts(ctx, argc, argv, 1, &o) < 0)
         return JS_EXCEPTION;
