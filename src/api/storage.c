@@ -122,8 +122,8 @@ static int get_key(JSContext *ctx, JSValueConst v, key_t_ *k)
         return -1;
     if (k->len > API_MAX_KEY_BYTES) {
         JS_ThrowRangeError(ctx,
-                           "Keys cannot be larger than %u bytes (128 KiB); this key is %zu bytes "
-                           "in UTF-8.",
+                           "Keys cannot be larger than %u bytes. A key of size %zu was provided "
+                           "(its UTF-8 bytes).",
                            API_MAX_KEY_BYTES, k->len);
         JS_FreeCString(ctx, k->s);
         k->s = NULL;
@@ -152,8 +152,8 @@ static int64_t get_keys(JSContext *ctx, JSValueConst arr, key_t_ **out)
         return -1;
     if (n > API_MAX_KEYS_PER_CALL) {
         JS_ThrowRangeError(ctx,
-                           "A single call can take at most %d keys; this one has %lld. Split it "
-                           "into several calls.",
+                           "Maximum number of key value pairs is %d. %lld pairs were provided; "
+                           "split the call into several.",
                            API_MAX_KEYS_PER_CALL, (long long)n);
         return -1;
     }
@@ -342,11 +342,11 @@ static int encode_value(JSContext *ctx, const key_t_ *k, JSValueConst v, buf_t *
     buf_reset(tmp);
     if (codec_encode(ctx, v, tmp) < 0)
         return -1;
-    if (tmp->len > API_MAX_VALUE_BYTES) {
+    if (tmp->len > API_MAX_VALUE_BYTES + API_VALUE_ENCODING_ALLOWANCE) {
         JS_ThrowRangeError(ctx,
-                           "Values cannot be larger than %u bytes (128 KiB) once serialized; this "
-                           "value is %zu bytes.",
-                           API_MAX_VALUE_BYTES, tmp->len);
+                           "Values cannot be larger than %u bytes. A value of size %zu was "
+                           "provided (its encoded size; the encoding may add up to %u bytes).",
+                           API_MAX_VALUE_BYTES, tmp->len, API_VALUE_ENCODING_ALLOWANCE);
         return -1;
     }
     return 0;
@@ -404,8 +404,8 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
     buf_t *vals = NULL;
     if (np > API_MAX_KEYS_PER_CALL) {
         JS_ThrowRangeError(ctx,
-                           "A single call can take at most %d keys; this one has %u. Split it "
-                           "into several calls.",
+                           "Maximum number of key value pairs is %d. %u pairs were provided; "
+                           "split the call into several.",
                            API_MAX_KEYS_PER_CALL, np);
         ok = 0;
     } else {
