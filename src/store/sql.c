@@ -516,8 +516,8 @@ int64_t store_sql_database_size(store_kv_t *kv)
     sqlite3_stmt *st = NULL;
     int64_t size = 0;
     if (sqlite3_prepare_v2(kv->db,
-                           "SELECT page_count * page_size FROM pragma_page_count(), "
-                           "pragma_page_size()",
+                           "SELECT (page_count - freelist_count) * page_size FROM "
+                           "pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
                            -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         size = sqlite3_column_int64(st, 0);

@@ -163,7 +163,8 @@ typedef struct store_sql_stats {
 int store_sql_exec(store_kv_t *kv, const char *sql, size_t sql_len, const store_value_t *binds,
                    int nbinds, const store_sql_sink_t *sink, store_sql_stats_t *stats, char *err,
                    size_t errlen);
-/* The database's size in bytes (0 before the file exists). */
+/* The database's size in bytes, free pages not counted, as Cloudflare
+ * counts it (0 before the file exists). */
 int64_t store_sql_database_size(store_kv_t *kv);
 
 /* ---- the class's transactions ---------------------------------------------------------- */
