@@ -151,9 +151,10 @@ void store_sql_attach(store_kv_t *kv)
     sqlite3_set_authorizer(kv->db, authorize, kv);
     for (size_t i = 0; i < sizeof sql_limits / sizeof sql_limits[0]; i++)
         sqlite3_limit(kv->db, sql_limits[i].id, sql_limits[i].value);
-    /* No schema object may do more than the statement that uses it could,
-     * and corrupting the file through the schema is refused outright. */
-    sqlite3_db_config(kv->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    /* SQL that would corrupt the file on purpose (writable_schema, writes
+     * to shadow tables) is refused outright. The schema stays trusted: it
+     * is the class's own, and the authorizer checks what its triggers and
+     * views do when they run. */
     sqlite3_db_config(kv->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
 }
 

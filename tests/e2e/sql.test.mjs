@@ -237,6 +237,30 @@ test("SQLite's own error messages reach the class", async () => {
   assert.equal(await ok(srv, "errors", `return [...ctx.storage.sql.exec("SELECT x FROM u")].length`), 1);
 });
 
+test("the class's own schema objects work: triggers, views, FTS5, R-Tree, JSON, math", async () => {
+  const v = await ok(srv, "schema", `
+    const sql = ctx.storage.sql;
+    sql.exec(\`
+      CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT, meta TEXT);
+      CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+      CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN
+        INSERT INTO docs_fts(rowid, body) VALUES (new.id, new.body);
+        INSERT INTO boxes VALUES (new.id, new.id, new.id + 1);
+      END;
+      CREATE VIRTUAL TABLE boxes USING rtree(id, lo, hi);
+      CREATE VIEW recent AS SELECT id, body, json_extract(meta, '$.tag') AS tag FROM docs ORDER BY id DESC;
+    \`);
+    sql.exec("INSERT INTO docs(body, meta) VALUES (?, ?)", "the quick brown fox", JSON.stringify({ tag: "a" }));
+    sql.exec("INSERT INTO docs(body, meta) VALUES (?, ?)", "lazy dogs sleep", JSON.stringify({ tag: "b" }));
+    return {
+      match: sql.exec("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'fox'").toArray(),
+      view: sql.exec("SELECT tag FROM recent").toArray().map((r) => r.tag),
+      box: sql.exec("SELECT id FROM boxes WHERE lo <= 2 AND hi >= 2").toArray(),
+      math: sql.exec("SELECT round(sqrt(16)) AS r").one().r,
+    };`);
+  assert.deepEqual(v, { match: [{ rowid: 1 }], view: ["b", "a"], box: [{ id: 1 }, { id: 2 }], math: 4 });
+});
+
 test("databaseSize grows with the data and is a number of bytes", async () => {
   const v = await ok(srv, "size", `
     const sql = ctx.storage.sql;
@@ -249,6 +273,8 @@ test("databaseSize grows with the data and is a number of bytes", async () => {
   assert.equal(v[1] % 4096, 0);
   const later = await ok(srv, "size", `return ctx.storage.sql.databaseSize`);
   assert.equal(later, v[1]);
+  const shrunk = await ok(srv, "size", `ctx.storage.sql.exec("DELETE FROM big"); return ctx.storage.sql.databaseSize`);
+  assert.ok(shrunk < v[1] / 2, `free pages are not counted (${shrunk} after deleting from ${v[1]})`);
 });
 
 test("limits: a huge string or blob is refused, and so is a runaway query, without hurting the server", async () => {
