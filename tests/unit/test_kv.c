@@ -1085,10 +1085,11 @@ static int sql(store_kv_t *kv, const char *q, const store_value_t *b, int nb, ro
     return store_sql_exec(kv, q, strlen(q), b, nb, &sink, stats ? stats : &st, err, 256);
 }
 
+static int interrupt_asked;
+
 static int stop_after_ten(void *arg)
 {
-    int *n = arg;
-    return ++*n >= 10;
+    return ++interrupt_asked >= 10;
 }
 
 static void test_sql(void **state)
@@ -1157,16 +1158,16 @@ static void test_sql(void **state)
     assert_non_null(strstr(err, "too big"));
     assert_int_equal(sql(kv, "SELECT fts3_tokenizer('simple')", NULL, 0, &r, NULL, err), -1);
     assert_non_null(strstr(err, "fts3_tokenizer"));
-    int asked = 0;
+    interrupt_asked = 0;
     store_sql_sink_t stop = {.columns = rows_columns, .row = rows_row,
-                             .interrupted = stop_after_ten, .arg = &asked};
+                             .interrupted = stop_after_ten, .arg = &r};
     const char *forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                           "SELECT count(*) FROM c";
     assert_int_equal(store_sql_exec(kv, forever, strlen(forever), NULL, 0, &stop, &stats, err,
                                     sizeof err),
                      -1);
     assert_non_null(strstr(err, "interrupted"));
-    assert_int_equal(asked, 10);
+    assert_int_equal(interrupt_asked, 10);
     assert_int_equal(sql(kv, "PRAGMA table_info(t)", NULL, 0, &r, NULL, err), 0);
     assert_int_equal(r.nrows, 4);
     assert_int_equal(sql(kv, "SELECT count(*) FROM sqlite_master WHERE name LIKE '_do_%'", NULL,
