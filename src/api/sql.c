@@ -1,7 +1,8 @@
 /* storage.sql (see sql.h). Values cross as the platform defines them: a
  * number binds as an INTEGER when it is a safe integer and as a REAL
  * otherwise, a bigint as an INTEGER, a string as TEXT, an ArrayBuffer or a
- * view as a BLOB, null and undefined as NULL, a boolean as 1 or 0. Back
+ * view as a BLOB, null and undefined as NULL, a boolean as the TEXT "true"
+ * or "false" (as on Cloudflare). Back
  * from SQLite, an INTEGER beyond 2^53 comes back as a bigint (never
  * rounded), a BLOB as an ArrayBuffer. The cursor holds its rows already
  * read: a statement never stays open across an await. Must not depend on
@@ -97,8 +98,13 @@ static int to_store_value(JSContext *ctx, JSValueConst v, int index, store_value
         return 0;
     }
     if (JS_IsBool(v)) {
-        out->type = STORE_INTEGER;
-        out->i = JS_ToBool(ctx, v);
+        /* As on Cloudflare, where a binding is a string, a number, bytes or
+         * null, and a boolean becomes the string "true" or "false". */
+        static const uint8_t t[] = "true", f[] = "false";
+        bool b = JS_ToBool(ctx, v) > 0;
+        out->type = STORE_TEXT;
+        out->p = b ? t : f;
+        out->len = b ? 4 : 5;
         return 0;
     }
     if (JS_IsNumber(v)) {

@@ -11,6 +11,8 @@ typedef struct api_handle {
     size_t name_len;
     char idhex[65];
     struct txn *txn_top; /* storage.c: the open transaction() calls, newest first */
+    struct txn *txn_waiting; /* storage.c: those waiting for one of them to end */
+    struct txn *txn_running; /* storage.c: the one whose callback runs now */
     int sync_txns;       /* storage.c: transactionSync() callbacks running */
 } api_handle_t;
 

@@ -24,27 +24,36 @@
 static JSClassID storage_class_id, txn_class_id;
 
 /* A transaction's own state, behind its object (the instance's handle is
- * shared with the storage object). Transactions of an instance form a
- * stack, newest on top (handle->txn_top): one started while another is open
- * is nested in it, as SQLite savepoints nest. A transaction whose callback
- * has settled ends (its savepoint released or rolled back, its promise
+ * shared with the storage object). Open transactions of an instance form a
+ * stack, newest on top (handle->txn_top), as SQLite savepoints nest. A
+ * transaction() called from the code of the one on top (its callback, or
+ * what the callback awaits) is nested in it; one called beside it (in the
+ * same synchronous run that started it, as Promise.all([transaction(a),
+ * transaction(b)]) does) waits until it has ended, as on Cloudflare, where
+ * each transaction is a critical section. A transaction whose callback has
+ * settled ends (its savepoint released or rolled back, its promise
  * settled) once every transaction above it has ended.
  *
- * Two owners: the JS object (until its finalizer) and the stack (until the
- * transaction ends or the instance is reset); the JS values it holds are
- * freed when it leaves the stack. */
+ * Owners: the JS object (until its finalizer), and the stack or the list
+ * of waiting transactions (until it ends or the instance is reset); the JS
+ * values it holds are freed when it leaves them. */
 typedef struct txn {
     api_handle_t *h;
-    struct txn *below;  /* the transaction this one is nested in */
+    struct txn *below;     /* on the stack: the transaction this one is nested in */
+    struct txn *wait_for;  /* waiting: it starts once this one has ended */
+    struct txn *next_waiting;
     int refs;
-    int depth;          /* its savepoint */
+    int depth;             /* its savepoint */
+    JSValue fn;            /* waiting: the callback */
     JSValue resolve, reject; /* the promise transaction() returned */
-    JSValue result;     /* the callback's value or error, once it settled */
+    JSValue result;        /* the callback's value or error, once it settled */
     bool on_stack;
-    bool settled;       /* the callback's promise settled */
-    bool failed;        /* ... by rejecting */
-    bool rolled_back;   /* txn.rollback() was called */
-    bool over;          /* settled: the object no longer works */
+    bool waiting;
+    bool fresh;            /* it started in the synchronous run that runs now */
+    bool settled;          /* the callback's promise settled */
+    bool failed;           /* ... by rejecting */
+    bool rolled_back;      /* txn.rollback() was called */
+    bool over;             /* settled: the object no longer works */
 } txn_t;
 
 static void storage_finalizer(JSRuntime *rt, JSValue val)
@@ -800,18 +809,176 @@ static JSValue txn_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
                             "storage.deleteAll() outside it");
 }
 
-/* Takes t off the stack and frees what it holds for JS. */
+/* Frees what t holds for JS (it is leaving the stack or the waiting list). */
+static void txn_release(JSContext *ctx, txn_t *t)
+{
+    JS_FreeValue(ctx, t->fn);
+    JS_FreeValue(ctx, t->resolve);
+    JS_FreeValue(ctx, t->reject);
+    JS_FreeValue(ctx, t->result);
+    t->fn = t->resolve = t->reject = t->result = JS_UNDEFINED;
+    txn_unref(t);
+}
+
+/* Takes t off the top of the stack. */
 static void txn_pop(JSContext *ctx, txn_t *t)
 {
     api_handle_t *h = t->h;
     h->txn_top = t->below;
     t->below = NULL;
     t->on_stack = false;
-    JS_FreeValue(ctx, t->resolve);
-    JS_FreeValue(ctx, t->reject);
-    JS_FreeValue(ctx, t->result);
-    t->resolve = t->reject = t->result = JS_UNDEFINED;
-    txn_unref(t);
+    txn_release(ctx, t);
+}
+
+/* Settles the promise of a transaction that ends, with outcome (taken). */
+static void txn_settle_promise(JSContext *ctx, txn_t *t, bool ok, JSValue outcome)
+{
+    JSValue fn = JS_DupValue(ctx, ok ? t->resolve : t->reject);
+    JSValue r = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&outcome);
+    JS_FreeValue(ctx, r);
+    JS_FreeValue(ctx, fn);
+    JS_FreeValue(ctx, outcome);
+}
+
+static JSValue txn_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                           int magic, JSValue *data);
+
+/* The synchronous run that started a transaction is over (a microtask
+ * queued before its callback ran): from now on a transaction() call comes
+ * from code the callback awaited, and is nested in it. data: its object. */
+static JSValue txn_marker(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                          int magic, JSValue *data)
+{
+    txn_t *t = JS_GetOpaque(data[0], txn_class_id);
+    if (t)
+        t->fresh = false;
+    return JS_UNDEFINED;
+}
+
+/* p.then(a, b), each a function of magic 0 and 1 with data as its data. */
+static void then_data(JSContext *ctx, JSValueConst p, JSCFunctionData *fn, JSValueConst data,
+                      bool both)
+{
+    JSValue fns[2] = {JS_NewCFunctionData(ctx, fn, 1, 0, 1, &data),
+                      both ? JS_NewCFunctionData(ctx, fn, 1, 1, 1, &data) : JS_UNDEFINED};
+    JSValue then = JS_GetPropertyStr(ctx, p, "then");
+    JS_FreeValue(ctx, JS_Call(ctx, then, p, both ? 2 : 1, (JSValueConst *)fns));
+    JS_FreeValue(ctx, then);
+    JS_FreeValue(ctx, fns[0]);
+    JS_FreeValue(ctx, fns[1]);
+}
+
+/* A promise resolved with v (taken), or rejected with the pending
+ * exception when v is JS_EXCEPTION: Promise.resolve(v). */
+static JSValue resolved_with(JSContext *ctx, JSValue v)
+{
+    JSValue rf[2];
+    JSValue p = JS_NewPromiseCapability(ctx, rf);
+    if (JS_IsException(v)) {
+        JSValue e = JS_GetException(ctx);
+        JS_FreeValue(ctx, JS_Call(ctx, rf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
+        JS_FreeValue(ctx, e);
+    } else {
+        JS_FreeValue(ctx, JS_Call(ctx, rf[0], JS_UNDEFINED, 1, (JSValueConst *)&v));
+        JS_FreeValue(ctx, v);
+    }
+    JS_FreeValue(ctx, rf[0]);
+    JS_FreeValue(ctx, rf[1]);
+    return p;
+}
+
+/* Ends a transaction that never started (its savepoint could not be made,
+ * or the instance went away): its promise rejects with the pending error. */
+static void txn_fail_start(JSContext *ctx, txn_t *t)
+{
+    JSValue e = JS_GetException(ctx);
+    api_state_t *st = t->h->st;
+    txn_settle_promise(ctx, t, false, e);
+    txn_release(ctx, t);
+    if (st) {
+        st->blocked--;
+        if (st->unblocked)
+            st->unblocked(st);
+    }
+}
+
+/* Starts t: its savepoint, its object, its callback. */
+static void txn_start(JSContext *ctx, txn_t *t)
+{
+    api_handle_t *h = t->h;
+    api_state_t *st = h->st;
+    char err[256];
+    if (!st) {
+        JS_ThrowTypeError(ctx, "this Durable Object instance has been reset; its transaction "
+                               "could not start");
+        txn_fail_start(ctx, t);
+        return;
+    }
+    if (store_kv_savepoint(st->kv, err, sizeof err) < 0) {
+        storage_error(ctx, "transaction", err);
+        txn_fail_start(ctx, t);
+        return;
+    }
+    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
+    if (JS_IsException(tobj)) {
+        store_kv_rollback(st->kv, err, sizeof err);
+        txn_fail_start(ctx, t);
+        return;
+    }
+    JS_SetOpaque(tobj, t);
+    t->refs++; /* the object's */
+    t->depth = store_kv_savepoint_depth(st->kv) - 1;
+    t->on_stack = true;
+    t->fresh = true;
+    t->below = h->txn_top;
+    h->txn_top = t;
+    /* Queued before anything the callback queues: it runs once the
+     * synchronous run that started the transaction is over. */
+    JSValue mark = resolved_with(ctx, JS_UNDEFINED);
+    then_data(ctx, mark, txn_marker, tobj, false);
+    JS_FreeValue(ctx, mark);
+    JSValue fn = t->fn;
+    t->fn = JS_UNDEFINED;
+    txn_t *running = h->txn_running;
+    h->txn_running = t;
+    JSValue ret = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&tobj);
+    h->txn_running = running;
+    JS_FreeValue(ctx, fn);
+    JSValue cp = resolved_with(ctx, ret);
+    then_data(ctx, cp, txn_settled, tobj, true);
+    JS_FreeValue(ctx, cp);
+    JS_FreeValue(ctx, tobj);
+}
+
+/* x has ended: the first transaction waiting for it starts, and the others
+ * that waited for x now wait for that one. */
+static void txn_start_waiting(JSContext *ctx, api_handle_t *h, txn_t *x)
+{
+    txn_t *held = NULL; /* the last one started, kept while its pointer is compared */
+    for (;;) {
+        txn_t **pp = &h->txn_waiting;
+        while (*pp && (*pp)->wait_for != x)
+            pp = &(*pp)->next_waiting;
+        txn_t *next = *pp;
+        if (!next)
+            break;
+        *pp = next->next_waiting;
+        next->next_waiting = NULL;
+        next->waiting = false;
+        for (txn_t *w = h->txn_waiting; w; w = w->next_waiting)
+            if (w->wait_for == x)
+                w->wait_for = next;
+        next->refs++;
+        txn_start(ctx, next);
+        if (held)
+            txn_unref(held);
+        held = next;
+        if (next->on_stack)
+            break;
+        x = next; /* it could not start: the next one in line goes */
+    }
+    if (held)
+        txn_unref(held);
 }
 
 /* Ends the transactions on top of the stack whose callbacks have settled:
@@ -848,15 +1015,14 @@ static void txn_finish_ready(JSContext *ctx, api_handle_t *h)
             outcome = JS_GetException(ctx);
             ok = false;
         }
-        JSValue fn = JS_DupValue(ctx, ok ? t->resolve : t->reject);
+        t->refs++; /* kept across the pop for txn_start_waiting */
+        txn_settle_promise(ctx, t, ok, outcome);
         txn_pop(ctx, t);
         st->blocked--;
+        txn_start_waiting(ctx, h, t);
+        txn_unref(t);
         if (st->unblocked)
             st->unblocked(st);
-        JSValue r = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&outcome);
-        JS_FreeValue(ctx, r);
-        JS_FreeValue(ctx, fn);
-        JS_FreeValue(ctx, outcome);
     }
 }
 
@@ -880,8 +1046,7 @@ static JSValue txn_settled(JSContext *ctx, JSValueConst this_val, int argc, JSVa
  * gate closed (no other event of the instance runs until it ends), on a
  * transaction object with the storage methods and rollback(). A throw or
  * rollback() undoes everything done meanwhile, KV and SQL alike; its value
- * is the result. A transaction started while another is open is nested in
- * it: it can roll back alone, and it is undone if the outer one is. */
+ * is the result. See txn_t for nesting and for transactions side by side. */
 static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int argc,
                                    JSValueConst *argv)
 {
@@ -899,69 +1064,33 @@ static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int ar
     JSValue p = JS_NewPromiseCapability(ctx, rf);
     if (JS_IsException(p))
         return p;
-    char err[256];
-    if (store_kv_savepoint(st->kv, err, sizeof err) < 0) {
-        storage_error(ctx, "transaction", err);
-        JSValue e = JS_GetException(ctx);
-        JS_FreeValue(ctx, JS_Call(ctx, rf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
-        JS_FreeValue(ctx, e);
-        JS_FreeValue(ctx, rf[0]);
-        JS_FreeValue(ctx, rf[1]);
-        return p;
-    }
     txn_t *t = xcalloc(1, sizeof *t);
-    t->depth = store_kv_savepoint_depth(st->kv) - 1;
     t->h = h;
     h->refs++;
+    t->refs = 1; /* the stack's or the waiting list's */
+    t->fn = JS_DupValue(ctx, argv[0]);
     t->resolve = rf[0];
     t->reject = rf[1];
     t->result = JS_UNDEFINED;
-    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
-    if (JS_IsException(tobj)) {
-        /* Out of memory in the runtime: the class's runtime is reset anyway. */
-        JS_FreeValue(ctx, t->resolve);
-        JS_FreeValue(ctx, t->reject);
-        api_handle_unref(t->h);
-        free(t);
-        store_kv_rollback(st->kv, err, sizeof err);
-        JS_FreeValue(ctx, p);
-        return JS_EXCEPTION;
-    }
-    JS_SetOpaque(tobj, t);
-    t->refs = 2; /* the object and the stack */
-    t->on_stack = true;
-    t->below = h->txn_top;
-    h->txn_top = t;
     st->blocked++;
-    JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 1, (JSValueConst *)&tobj);
-    /* Promise.resolve(ret).then(settled, settled) */
-    JSValue cf[2];
-    JSValue cp = JS_NewPromiseCapability(ctx, cf);
-    if (JS_IsException(ret)) {
-        JSValue e = JS_GetException(ctx);
-        JS_FreeValue(ctx, JS_Call(ctx, cf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
-        JS_FreeValue(ctx, e);
-    } else {
-        JS_FreeValue(ctx, JS_Call(ctx, cf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret));
-        JS_FreeValue(ctx, ret);
+    txn_t *top = h->txn_top;
+    if (top && top->fresh && h->txn_running != top) {
+        /* Beside the open one, not inside it: after it. */
+        t->waiting = true;
+        t->wait_for = top;
+        txn_t **pp = &h->txn_waiting;
+        while (*pp)
+            pp = &(*pp)->next_waiting;
+        *pp = t;
+        return p;
     }
-    JS_FreeValue(ctx, cf[0]);
-    JS_FreeValue(ctx, cf[1]);
-    JSValue fns[2] = {JS_NewCFunctionData(ctx, txn_settled, 1, 0, 1, (JSValueConst *)&tobj),
-                      JS_NewCFunctionData(ctx, txn_settled, 1, 1, 1, (JSValueConst *)&tobj)};
-    JS_FreeValue(ctx, tobj);
-    JSValue then = JS_GetPropertyStr(ctx, cp, "then");
-    JS_FreeValue(ctx, JS_Call(ctx, then, cp, 2, (JSValueConst *)fns));
-    JS_FreeValue(ctx, then);
-    JS_FreeValue(ctx, cp);
-    JS_FreeValue(ctx, fns[0]);
-    JS_FreeValue(ctx, fns[1]);
+    txn_start(ctx, t);
     return p;
 }
 
-/* The instance is being reset: its open transactions end with it. Their
- * savepoints are rolled back (the turn's other writes stay), and their
- * promises never settle (the instance's JS is going away). */
+/* The instance is being reset: its open and waiting transactions end with
+ * it. Their savepoints are rolled back (the turn's other writes stay), and
+ * their promises never settle (the instance's JS is going away). */
 void api_storage_reset(JSContext *ctx, api_state_t *st)
 {
     api_handle_t *h = st->handle;
@@ -972,9 +1101,17 @@ void api_storage_reset(JSContext *ctx, api_state_t *st)
         t->over = true;
         txn_pop(ctx, t);
     }
+    while (h->txn_waiting) {
+        txn_t *t = h->txn_waiting;
+        h->txn_waiting = t->next_waiting;
+        t->next_waiting = NULL;
+        t->waiting = false;
+        txn_release(ctx, t);
+    }
     if (st->kv)
         store_kv_rollback_all(st->kv);
     h->sync_txns = 0;
+    h->txn_running = NULL;
 }
 
 /* sync(): settles once every write so far is durable. */

@@ -245,3 +245,38 @@ test("an instance reset while a transaction is open rolls it back and keeps comm
     await s.cleanup();
   }
 });
+
+// The three cases below were checked against workerd (Cloudflare's runtime)
+// with the same code: a transaction started beside an open one waits for it.
+test("transaction(): one started beside a failing one is not undone with it", async () => {
+  const v = await ok(srv, "t-beside-fail", `
+    const r = await Promise.allSettled([
+      ctx.storage.transaction(async (txn) => { await txn.put("a", 1); await new Promise((r) => setTimeout(r, 20)); throw new Error("a fails"); }),
+      ctx.storage.transaction(async (txn) => { await txn.put("b", 2); return "b"; }),
+    ]);
+    return [r.map((x) => x.status + ":" + (x.value ?? x.reason.message)), [...(await ctx.storage.list())]];`);
+  assert.deepEqual(v, [["rejected:a fails", "fulfilled:b"], [["b", 2]]]);
+});
+
+test("transaction(): one started beside another may await it", async () => {
+  const v = await ok(srv, "t-beside-await", `
+    const pa = ctx.storage.transaction(async (txn) => { await txn.put("x", 1); return "a"; });
+    const pb = ctx.storage.transaction(async (txn) => { await pa; await txn.put("y", 1); return "b"; });
+    const r = await Promise.race([Promise.all([pa, pb]), new Promise((res) => setTimeout(() => res("deadlock"), 3000))]);
+    return [r, [...(await ctx.storage.list())]];`);
+  assert.deepEqual(v, [["a", "b"], [["x", 1], ["y", 1]]]);
+});
+
+test("transaction(): side by side inside a transaction, each nested in it and one after the other", async () => {
+  const v = await ok(srv, "t-beside-inner", `
+    const order = [];
+    await ctx.storage.transaction(async (outer) => {
+      await outer.put("outer", 1);
+      await Promise.all([
+        ctx.storage.transaction(async (t) => { order.push("x start"); await new Promise((r) => setTimeout(r, 10)); await t.put("x", 1); order.push("x end"); }),
+        ctx.storage.transaction(async (t) => { order.push("y start"); await t.put("y", 1); t.rollback(); order.push("y end"); }),
+      ]);
+    });
+    return [order, [...(await ctx.storage.list()).keys()]];`);
+  assert.deepEqual(v, [["x start", "x end", "y start", "y end"], ["outer", "x"]]);
+});
