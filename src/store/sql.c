@@ -46,6 +46,10 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
     store_kv_t *kv = arg;
     if (!kv->user_sql)
         return SQLITE_OK;
+    if (action == SQLITE_READ && !reserved(a) && a && strncasecmp(a, "sqlite_", 7) != 0)
+        kv->stmt_reads = true;
+    if (action == SQLITE_UPDATE || action == SQLITE_DELETE)
+        kv->stmt_modifies = true;
     switch (action) {
     case SQLITE_TRANSACTION:
     case SQLITE_SAVEPOINT:
@@ -226,6 +230,7 @@ static int run_statement(store_kv_t *kv, sqlite3_stmt *st, const store_sql_sink_
             return -1;
     }
     sqlite3_int64 before = sqlite3_total_changes64(kv->db);
+    uint64_t returned = 0;
     store_value_t vals[ncols > 0 ? ncols : 1];
     for (;;) {
         kv->user_sql = true;
@@ -238,7 +243,7 @@ static int run_statement(store_kv_t *kv, sqlite3_stmt *st, const store_sql_sink_
             store_kv_note_error(kv);
             return -1;
         }
-        stats->rows_read++;
+        returned++;
         for (int c = 0; c < ncols; c++) {
             store_value_t *v = &vals[c];
             memset(v, 0, sizeof *v);
@@ -268,11 +273,21 @@ static int run_statement(store_kv_t *kv, sqlite3_stmt *st, const store_sql_sink_
         if (sink && sink->row && sink->row(sink->arg, ncols, vals) != 0)
             return -1;
     }
-    sqlite3_int64 changed = sqlite3_total_changes64(kv->db) - before;
-    if (changed > 0) {
-        stats->rows_written += (uint64_t)changed;
-        stats->rows_read += (uint64_t)changed;
-    }
+    /* Rows read as Cloudflare counts them, as near as stock SQLite can
+     * tell: the rows a full scan stepped over, or those a lookup returned,
+     * or those an UPDATE or DELETE touched, whichever is more; a SELECT of
+     * constants reads none, an INSERT reads none of its own rows. (A bare
+     * count(*) reads no rows here: SQLite counts the b-tree's pages.) */
+    uint64_t changed = (uint64_t)(sqlite3_total_changes64(kv->db) - before);
+    uint64_t read = (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    if (read > 0)
+        read++; /* n rows take n - 1 steps */
+    if (kv->stmt_reads && returned > read)
+        read = returned;
+    if (kv->stmt_modifies && changed > read)
+        read = changed;
+    stats->rows_read += read;
+    stats->rows_written += changed;
     return 0;
 }
 
@@ -401,6 +416,7 @@ static int exec_statements(store_kv_t *kv, const char **pp, const char *end,
         const char *tail = NULL;
         kv->denied = NULL;
         kv->schema_check = false;
+        kv->stmt_reads = kv->stmt_modifies = false;
         kv->user_sql = true;
         int rc = sqlite3_prepare_v3(kv->db, p, (int)(end - p), 0, &st, &tail);
         kv->user_sql = false;

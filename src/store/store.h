@@ -150,7 +150,9 @@ typedef struct store_sql_sink {
 #define STORE_SQL_MAX_LIKE_PATTERN 50
 
 typedef struct store_sql_stats {
-    uint64_t rows_read;    /* rows returned, plus rows the writes touched */
+    uint64_t rows_read;    /* rows a scan stepped over, a lookup returned, or an update
+                              or delete touched (as near Cloudflare's count as SQLite
+                              tells) */
     uint64_t rows_written; /* rows inserted, updated or deleted */
 } store_sql_stats_t;
 

@@ -53,6 +53,8 @@ struct store_kv {
     bool schema_check;       /* the statement being prepared renames a table or makes a
                                 view or virtual table: check the schema after it runs */
     char trigger_table[256]; /* ... or a trigger, on this table */
+    bool stmt_reads;         /* the statement reads a table of the class */
+    bool stmt_modifies;      /* ... or updates or deletes rows (for rows_read) */
     const char *denied;      /* why the authorizer refused the last statement */
     char denied_buf[320];
     /* Recently read and written keys: reads of them need no connection. */
