@@ -281,6 +281,18 @@ void alarm_done(instance_t *inst, event_t *ev, bool ok)
     }
 }
 
+void alarm_resync(instance_t *inst)
+{
+    if (inst->alarm_queued)
+        return; /* alarm_done looks at the file when that event ends */
+    char err[256];
+    int64_t at;
+    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0 || at < 0)
+        return;
+    sched_set(inst->shard, inst->key, inst->keylen, at);
+    arm(inst->shard);
+}
+
 /* ---- after a commit ------------------------------------------------------------------ */
 
 void alarm_committed(instance_t *inst, store_job_t *sync)

@@ -245,3 +245,14 @@ test("an alarm whose handler was cut short by kill -9 runs again after the resta
   await waitFor(async () => (await ok("cut", `return await ctx.storage.get("finished")`, s)) === 1, { what: "the second run to finish", timeout: 15000 });
   assert.equal(await ok("cut", `return await ctx.storage.getAlarm()`, s), null);
 });
+
+test("an alarm whose handler succeeded but whose commit failed runs again", async () => {
+  const s = await server({ args: ["--threads", "1"] });
+  await ok("lost-commit", `await ctx.storage.setAlarm(Date.now() + 300)`, s);
+  // The next commit with writes in the server is the handler's.
+  assert.equal((await s.manage({ action: "test_fail_commits", count: 1 })).status, 200);
+  await waitFor(() => /alarmed\/lost-commit.*commit failed: injected commit failure/.test(s.log), { what: "the failed commit" });
+  const r = await waitRuns("lost-commit", 1, s);
+  assert.equal(r.length, 1, "the first run's writes were lost with its commit; the second run's stayed");
+  assert.equal(await ok("lost-commit", `return await ctx.storage.getAlarm()`, s), null);
+});
