@@ -383,7 +383,9 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
         return JS_ThrowTypeError(ctx, "put() needs a key and a value, or an object of entries");
     buf_t tmp = BUF_INIT;
     opts_t o;
-    if (JS_IsString(argv[0])) {
+    if (!JS_IsObject(argv[0]) || JS_IsFunction(ctx, argv[0])) {
+        /* put(key, value): a key that is not a string is converted to one,
+         * as on Cloudflare (put(1, v) writes "1"). */
         if (get_opts(ctx, argc, argv, 2, &o) < 0)
             return JS_EXCEPTION;
         key_t_ k;
@@ -396,42 +398,54 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
         buf_deinit(&tmp);
         return rc < 0 ? JS_EXCEPTION : JS_UNDEFINED;
     }
-    if (!JS_IsObject(argv[0]) || JS_IsArray(ctx, argv[0]))
-        return JS_ThrowTypeError(ctx, "put() needs a string key and a value, or an object "
-                                      "mapping keys to values");
+    if (JS_IsArray(ctx, argv[0]))
+        return JS_ThrowTypeError(ctx, "put() needs a key and a value, or an object mapping keys "
+                                      "to values (not an array)");
     if (get_opts(ctx, argc, argv, 1, &o) < 0)
         return JS_EXCEPTION;
     /* put(entries): every entry is checked and encoded before any is
-     * written, so a bad one leaves storage untouched. */
+     * written, so a bad one leaves storage untouched. Entries whose value is
+     * undefined are left out, as on Cloudflare. */
     JSPropertyEnum *props = NULL;
     uint32_t np = 0;
     if (JS_GetOwnPropertyNames(ctx, &props, &np, argv[0], JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) <
         0)
         return JS_EXCEPTION;
     int ok = 1;
-    key_t_ *keys = NULL;
-    buf_t *vals = NULL;
-    if (np > API_MAX_KEYS_PER_CALL) {
+    JSValue *values = xcalloc(np + 1, sizeof *values);
+    key_t_ *keys = xcalloc(np + 1, sizeof *keys);
+    buf_t *vals = xcalloc(np + 1, sizeof *vals);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < np; i++)
+        values[i] = JS_UNDEFINED;
+    for (uint32_t i = 0; i < np && ok; i++) {
+        values[i] = JS_GetProperty(ctx, argv[0], props[i].atom);
+        if (JS_IsException(values[i])) {
+            values[i] = JS_UNDEFINED;
+            ok = 0;
+        } else if (!JS_IsUndefined(values[i])) {
+            n++;
+        }
+    }
+    if (ok && n > API_MAX_KEYS_PER_CALL) {
         JS_ThrowRangeError(ctx,
                            "Maximum number of key value pairs is %d. %u pairs were provided; "
                            "split the call into several.",
-                           API_MAX_KEYS_PER_CALL, np);
+                           API_MAX_KEYS_PER_CALL, n);
         ok = 0;
-    } else {
-        keys = xcalloc(np + 1, sizeof *keys);
-        vals = xcalloc(np + 1, sizeof *vals);
     }
+    uint32_t m = 0;
     for (uint32_t i = 0; i < np && ok; i++) {
+        if (JS_IsUndefined(values[i]))
+            continue;
         JSValue kv = JS_AtomToString(ctx, props[i].atom);
-        ok = get_key(ctx, kv, &keys[i]) == 0;
+        ok = get_key(ctx, kv, &keys[m]) == 0;
         JS_FreeValue(ctx, kv);
-        if (!ok)
-            break;
-        JSValue v = JS_GetProperty(ctx, argv[0], props[i].atom);
-        ok = !JS_IsException(v) && encode_value(ctx, &keys[i], v, &vals[i]) == 0;
-        JS_FreeValue(ctx, v);
+        if (ok)
+            ok = encode_value(ctx, &keys[m], values[i], &vals[m]) == 0;
+        m++;
     }
-    if (ok && np) {
+    if (ok && m) {
         /* All or nothing, even if the disk fails half-way. */
         char err[256];
         bool sp = store_kv_savepoint(st->kv, err, sizeof err) == 0;
@@ -439,7 +453,7 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
             storage_error(ctx, "write", err);
             ok = 0;
         }
-        for (uint32_t i = 0; i < np && ok; i++)
+        for (uint32_t i = 0; i < m && ok; i++)
             ok = put_bytes(ctx, st, &keys[i], &vals[i], &o) == 0;
         if (sp) {
             if (ok)
@@ -448,14 +462,15 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
                 store_kv_rollback(st->kv, err, sizeof err);
         }
     }
-    for (uint32_t i = 0; keys && i < np; i++) {
+    for (uint32_t i = 0; i < np; i++) {
         free_key(ctx, &keys[i]);
         buf_deinit(&vals[i]);
+        JS_FreeValue(ctx, values[i]);
+        JS_FreeAtom(ctx, props[i].atom);
     }
+    free(values);
     free(keys);
     free(vals);
-    for (uint32_t i = 0; i < np; i++)
-        JS_FreeAtom(ctx, props[i].atom);
     js_free(ctx, props);
     return ok ? JS_UNDEFINED : JS_EXCEPTION;
 }
@@ -565,11 +580,8 @@ static int opt_key(JSContext *ctx, JSValueConst opts, const char *name, key_t_ *
         return -1;
     if (JS_IsUndefined(v))
         return 0;
-    if (!JS_IsString(v)) {
-        JS_FreeValue(ctx, v);
-        JS_ThrowTypeError(ctx, "list() option \"%s\" must be a string", name);
-        return -1;
-    }
+    /* Anything else is converted to a string, as on Cloudflare (a prefix
+     * of null lists the keys that start with "null"). */
     int rc = get_key(ctx, v, k);
     JS_FreeValue(ctx, v);
     return rc;
@@ -595,7 +607,8 @@ static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
             opt_key(ctx, opts, "end", &end) < 0 || opt_key(ctx, opts, "prefix", &prefix) < 0)
             goto done;
         if (start.s && start_after.s) {
-            JS_ThrowTypeError(ctx, "list() cannot take both \"start\" and \"startAfter\"");
+            JS_ThrowTypeError(ctx, "list() cannot be called with both start and startAfter "
+                                   "values: give one of them");
             goto done;
         }
         JSValue rv = JS_GetPropertyStr(ctx, opts, "reverse");
@@ -608,9 +621,11 @@ static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
                 JS_FreeValue(ctx, lv);
                 goto done;
             }
-            if (!(d >= 1) || d != (double)(int64_t)d) {
+            /* As on Cloudflare: a number of at least 1 (its whole part counts). */
+            if (!(d >= 1) || !isfinite(d)) {
                 JS_FreeValue(ctx, lv);
-                JS_ThrowRangeError(ctx, "list() option \"limit\" must be a positive integer");
+                JS_ThrowTypeError(ctx, "List limit must be positive: give list() a limit of 1 "
+                                       "or more, or none");
                 goto done;
             }
             o.limit = d > 1e15 ? (size_t)1e15 : (size_t)d;

@@ -436,16 +436,17 @@ static int exec_statements(store_kv_t *kv, const char **pp, const char *end,
         bool last = only_trivia(tail, end);
         if (nparams > 0 && !last) {
             seterr(err, errlen,
-                   "only the last statement of a query may have parameters (?); run the "
-                   "others in exec() calls of their own");
+                   "When executing multiple SQL statements in a single call, only the last "
+                   "statement can have parameters: run the others in exec() calls of their own");
             sqlite3_finalize(st);
             return -1;
         }
         if (last && nparams != nbinds) {
             char msg[160];
             snprintf(msg, sizeof msg,
-                     "the statement has %d parameter%s but %d value%s were given to bind",
-                     nparams, nparams == 1 ? "" : "s", nbinds, nbinds == 1 ? "" : "s");
+                     "Wrong number of parameter bindings for SQL query: the statement has %d "
+                     "parameter%s but %d value%s given to bind",
+                     nparams, nparams == 1 ? "" : "s", nbinds, nbinds == 1 ? " was" : "s were");
             seterr(err, errlen, msg);
             sqlite3_finalize(st);
             return -1;
@@ -514,11 +515,9 @@ int store_sql_exec(store_kv_t *kv, const char *sql, size_t sql_len, const store_
         sqlite3_progress_handler(kv->db, 0, NULL, NULL);
     if (rc < 0)
         return -1;
-    if (used < 0 && nbinds > 0) {
-        char msg[120];
-        snprintf(msg, sizeof msg, "the query has no parameters but %d value%s were given to bind",
-                 nbinds, nbinds == 1 ? "" : "s");
-        seterr(err, errlen, msg);
+    if (used < 0) {
+        /* Nothing but white space, semicolons and comments. */
+        seterr(err, errlen, "SQL code did not contain a statement.");
         return -1;
     }
     return 0;

@@ -104,10 +104,19 @@ test("types: integers (past 2^53 as BigInt, exactly), floats, text, blobs as Arr
     }
     out.computed = sql.exec("SELECT 9007199254740993 + 1 AS big, 2 * 3 AS small").one();
     out.computed.big = out.computed.big.toString();
+    out.div = sql.exec("SELECT ? / 2 AS d", 3).one().d;
+    sql.exec("CREATE TABLE typed(i INTEGER, r REAL, t TEXT)");
+    sql.exec("INSERT INTO typed VALUES (?, ?, ?)", 5, 7, 2);
+    out.affinity = sql.exec("SELECT typeof(i) AS i, typeof(r) AS r, t FROM typed").one();
+    out.coerced = sql.exec("SELECT ? AS d, ? AS o, length(?) AS dv, typeof(?) AS dvt",
+      new Date(0), { a: 1 }, new DataView(new ArrayBuffer(8), 2, 3), new DataView(new ArrayBuffer(1))).one();
+    out.coerced.d = typeof out.coerced.d;
     return out;`);
-  assert.deepEqual(v.int, { ty: "integer", js: "number", val: 42 });
-  assert.deepEqual(v.neg, { ty: "integer", js: "number", val: -7 });
-  assert.deepEqual(v.maxsafe, { ty: "integer", js: "number", val: Number.MAX_SAFE_INTEGER });
+  // A number binds as a REAL, whole or not, as on Cloudflare (checked
+  // against workerd); a column with INTEGER affinity makes it an integer.
+  assert.deepEqual(v.int, { ty: "real", js: "number", val: 42 });
+  assert.deepEqual(v.neg, { ty: "real", js: "number", val: -7 });
+  assert.deepEqual(v.maxsafe, { ty: "real", js: "number", val: Number.MAX_SAFE_INTEGER });
   assert.deepEqual(v.big, { ty: "integer", js: "bigint", val: "9007199254740993" });
   assert.deepEqual(v.minbig, { ty: "integer", js: "bigint", val: "-9223372036854775808" });
   assert.deepEqual(v.maxbig, { ty: "integer", js: "bigint", val: "9223372036854775807" });
@@ -126,12 +135,15 @@ test("types: integers (past 2^53 as BigInt, exactly), floats, text, blobs as Arr
   assert.deepEqual(v.t, { ty: "text", js: "string", val: "true" });
   assert.deepEqual(v.f, { ty: "text", js: "string", val: "false" });
   assert.deepEqual(v.computed, { big: "9007199254740994", small: 6 });
+  assert.equal(v.div, 1.5);
+  assert.deepEqual(v.affinity, { i: "integer", r: "real", t: "2.0" });
+  assert.deepEqual(v.coerced, { d: "string", o: "[object Object]", dv: 3, dvt: "blob" });
 });
 
-test("bindings that cannot be stored are refused with a TypeError or RangeError saying which", async () => {
+test("bindings that cannot be converted are refused with a TypeError or RangeError saying why", async () => {
   const cases = [
-    [`({ a: 1 })`, "TypeError", /binding 1/],
-    [`Symbol("s")`, "TypeError", /binding 1/],
+    [`Symbol("s")`, "TypeError", /Symbol|symbol/],
+    [`({ toString() { throw new TypeError("no string for you"); } })`, "TypeError", /no string for you/],
     [`2n ** 64n`, "RangeError", /64-bit/],
   ];
   for (const [expr, name, re] of cases) {
@@ -140,7 +152,13 @@ test("bindings that cannot be stored are refused with a TypeError or RangeError 
     assert.match(b.message, re, expr);
   }
   const count = await fails(srv, "badbind", `ctx.storage.sql.exec("SELECT ?, ?", 1)`);
-  assert.match(count.message, /2 parameters but 1 value/);
+  assert.match(count.message, /^Wrong number of parameter bindings for SQL query: the statement has 2 parameters but 1 value was given/);
+  for (const q of ["", "  ", ";", "-- nothing", "/* nothing */ ;"]) {
+    const none = await fails(srv, "badbind", `ctx.storage.sql.exec(${JSON.stringify(q)})`);
+    assert.equal(none.message, "SQL code did not contain a statement.", JSON.stringify(q));
+  }
+  const multi = await fails(srv, "badbind", `ctx.storage.sql.exec("SELECT ?; SELECT ?", 1, 2)`);
+  assert.match(multi.message, /^When executing multiple SQL statements in a single call, only the last statement can have parameters/);
   const nostr = await fails(srv, "badbind", `ctx.storage.sql.exec(42)`);
   assert.equal(nostr.name, "TypeError");
 });

@@ -243,3 +243,35 @@ test("values: a 128 KiB string, ArrayBuffer or typed array fits, as on Cloudflar
   assert.equal(over.name, "RangeError");
   assert.match(over.message, /^Values cannot be larger than 131072 bytes\. A value of size \d+ was provided/);
 });
+
+// Checked against workerd with the same calls.
+test("arguments are converted as on Cloudflare: keys and list options to strings, undefined entries dropped, limit", async () => {
+  const v = await ok("convert", `
+    const s = ctx.storage;
+    await s.put({ a: undefined, b: 1 });
+    const afterUndef = [...(await s.list())];
+    await s.put(123, "num");
+    await s.put(null, "nul");
+    await s.put(true, "yes");
+    const got = [await s.get(123), await s.get("123"), await s.get(null), [...(await s.get([true, 123]))]];
+    const prefixNull = [...(await s.list({ prefix: null })).keys()];
+    const prefixNum = [...(await s.list({ prefix: 12 })).keys()];
+    const limits = [];
+    for (const l of [1.5, "2", 0, -1, 0.5, NaN, Infinity, null]) {
+      try { limits.push((await s.list({ limit: l })).size); } catch (e) { limits.push(e.name); }
+    }
+    let both;
+    try { await s.list({ start: "a", startAfter: "b" }); } catch (e) { both = e.name; }
+    const many = Object.fromEntries(Array.from({ length: 200 }, (_, i) => ["u" + i, i < 3 ? i : undefined]));
+    await s.put(many);
+    const manyKept = (await s.list({ prefix: "u" })).size;
+    return { afterUndef, got, prefixNull, prefixNum, limits, both, manyKept, deleted: await s.delete(123) };`);
+  assert.deepEqual(v, {
+    afterUndef: [["b", 1]], got: ["num", "num", "nul", [["123", "num"], ["true", "yes"]]],
+    prefixNull: ["null"], prefixNum: ["123"],
+    limits: [1, 2, "TypeError", "TypeError", "TypeError", "TypeError", "TypeError", "TypeError"],
+    both: "TypeError", manyKept: 3, deleted: true,
+  });
+  const lim = await probe("convert", `await ctx.storage.list({ limit: 0 })`);
+  assert.match(lim.message, /^List limit must be positive/);
+});

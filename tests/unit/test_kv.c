@@ -1129,13 +1129,15 @@ static void test_sql(void **state)
     assert_string_equal(r.cols[0], "two");
     assert_int_equal(r.v[0][0].i, 2);
     assert_int_equal(sql(kv, "SELECT ?; SELECT 2", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "only the last statement"));
+    assert_non_null(strstr(err, "only the last statement can have parameters"));
     assert_int_equal(sql(kv, "SELECT ?, ?", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "2 parameters but 1 value"));
+    assert_non_null(strstr(err, "2 parameters but 1 value was given"));
     assert_int_equal(sql(kv, "SELECT 1", b, 1, &r, NULL, err), -1);
     assert_non_null(strstr(err, "0 parameters but 1 value"));
     assert_int_equal(sql(kv, "-- only a comment", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "no parameters"));
+    assert_non_null(strstr(err, "did not contain a statement"));
+    assert_int_equal(sql(kv, " ; /* */ ", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "did not contain a statement"));
     /* SQLite's own messages */
     assert_int_equal(sql(kv, "SELECT * FROM nope", NULL, 0, &r, NULL, err), -1);
     assert_non_null(strstr(err, "no such table: nope"));
