@@ -965,6 +965,27 @@ static void txn_start(JSContext *ctx, txn_t *t)
     JS_FreeValue(ctx, tobj);
 }
 
+/* A transaction() called inside transactionSync() starts now (data: an
+ * object that holds it). */
+static JSValue txn_deferred_start(JSContext *ctx, JSValueConst this_val, int argc,
+                                  JSValueConst *argv, int magic, JSValue *data)
+{
+    txn_t *t = JS_GetOpaque(data[0], txn_class_id);
+    if (!t || !t->waiting || t->wait_for)
+        return JS_UNDEFINED; /* the instance was reset meanwhile */
+    api_handle_t *h = t->h;
+    for (txn_t **pp = &h->txn_waiting; *pp; pp = &(*pp)->next_waiting) {
+        if (*pp == t) {
+            *pp = t->next_waiting;
+            break;
+        }
+    }
+    t->next_waiting = NULL;
+    t->waiting = false;
+    txn_start(ctx, t);
+    return JS_UNDEFINED;
+}
+
 /* x has ended: the first transaction waiting for it starts, and the others
  * that waited for x now wait for that one. */
 static void txn_start_waiting(JSContext *ctx, api_handle_t *h, txn_t *x)
@@ -1071,10 +1092,6 @@ static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int ar
     if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
         return settled(ctx, JS_ThrowTypeError(ctx, "transaction() needs a function"));
     api_handle_t *h = st->handle;
-    if (h->sync_txns > 0)
-        return settled(ctx, JS_ThrowTypeError(ctx, "transaction() cannot be started inside "
-                                                   "transactionSync(): the synchronous "
-                                                   "transaction would end before it"));
     JSValue rf[2];
     JSValue p = JS_NewPromiseCapability(ctx, rf);
     if (JS_IsException(p))
@@ -1088,6 +1105,26 @@ static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int ar
     t->reject = rf[1];
     t->result = JS_UNDEFINED;
     st->blocked++;
+    if (h->sync_txns > 0) {
+        /* Inside transactionSync(), which ends before this could: it starts
+         * once the synchronous code is over, as on Cloudflare. */
+        JSValue carrier = JS_NewObjectClass(ctx, (int)txn_class_id);
+        if (JS_IsException(carrier)) {
+            txn_fail_start(ctx, t);
+            return p;
+        }
+        JS_SetOpaque(carrier, t);
+        t->refs++;
+        t->waiting = true;
+        t->wait_for = NULL;
+        t->next_waiting = h->txn_waiting;
+        h->txn_waiting = t;
+        JSValue later = resolved_with(ctx, JS_UNDEFINED);
+        then_data(ctx, later, txn_deferred_start, carrier, false);
+        JS_FreeValue(ctx, later);
+        JS_FreeValue(ctx, carrier);
+        return p;
+    }
     txn_t *top = h->txn_top;
     if (top && top->fresh && h->txn_running != top) {
         /* Beside the open one, not inside it: after it. */

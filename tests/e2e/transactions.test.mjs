@@ -204,6 +204,16 @@ test("transactionSync(): commits with SQL inside, a throw undoes it all, the val
   assert.deepEqual(later, ["kept", "outer"]);
   const bad = await fails(srv, "ts", `ctx.storage.transactionSync("not a function")`);
   assert.equal(bad.name, "TypeError");
+  // transaction() inside transactionSync() starts after it, as on Cloudflare.
+  const inner = await ok(srv, "ts-inner", `
+    let p;
+    const r = ctx.storage.transactionSync(() => {
+      p = ctx.storage.transaction(async (txn) => { await txn.put("later", 1); return "async done"; });
+      ctx.storage.put("sync", 1);
+      return "sync done";
+    });
+    return [r, await p, [...(await ctx.storage.list()).keys()]];`);
+  assert.deepEqual(inner, ["sync done", "async done", ["later", "sync"]]);
 });
 
 test("sync(): settles only after the turn's writes are committed and durable", async () => {
