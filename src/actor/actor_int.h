@@ -262,6 +262,8 @@ void alarm_committed(instance_t *inst, store_job_t *sync);
 JSValue alarm_deliver(instance_t *inst, event_t *ev, JSContext *ctx);
 /* The alarm event is over: ok, or the handler failed (a retry is set). */
 void alarm_done(instance_t *inst, event_t *ev, bool ok);
+/* Schedules the instance's alarm from its file (after a failed commit). */
+void alarm_resync(instance_t *inst);
 void alarms_shard_init(shard_t *s);
 void alarms_shard_deinit(shard_t *s);
 size_t alarms_pending(const shard_t *s);

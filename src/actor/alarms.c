@@ -3,9 +3,11 @@
  * DATA/alarms.db (store_alarm_index_*) says when to look, so that alarms
  * survive restarts. Each shard keeps the alarms of its instances in a heap
  * ordered by time and one timer for the earliest; when it fires the
- * instance (woken if it was evicted) gets an alarm event. The alarm is
- * removed before the handler runs (getAlarm() is null meanwhile); a handler
- * that fails is tried again after 2 s, 4 s, ... up to 6 more times. */
+ * instance (woken if it was evicted) gets an alarm event. The alarm stays
+ * stored until its handler succeeds, so that it runs at least once even if
+ * the process dies meanwhile; getAlarm() is null while the handler runs.
+ * A handler that fails is tried again after 2 s (--alarm-retry-ms), 4 s,
+ * ... up to 6 more times. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +149,7 @@ static void fire(shard_t *s, const char *key, size_t klen)
     }
     instance_t *inst = instance_get(s, cls, id, id_len);
     if (inst->alarm_queued)
-        return;
+        return; /* alarm_done looks at the file again */
     inst->alarm_queued = true;
     event_t *ev = xcalloc(1, sizeof *ev);
     ev->kind = EV_ALARM;
@@ -174,36 +176,39 @@ static void on_alarm_timer(uv_timer_t *t)
 
 /* ---- the handler -------------------------------------------------------------------- */
 
+/* What an alarm event did, in ev->msg_len (alarm events carry no message). */
+enum { ALARM_RAN = 0, ALARM_NOT_DUE = 1, ALARM_DROPPED = 2 };
+
 JSValue alarm_deliver(instance_t *inst, event_t *ev, JSContext *ctx)
 {
-    inst->alarm_queued = false;
     char err[256];
     int64_t at;
-    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0)
+    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0) {
+        ev->msg_len = ALARM_NOT_DUE;
         return JS_ThrowInternalError(ctx, "cannot read the alarm: %s", err);
+    }
     int64_t now = util_now_ms();
     if (at < 0 || at > now) {
-        /* Woken early (an old index entry) or for nothing: look again then. */
+        /* Woken early (an old index entry) or for nothing: alarm_done
+         * schedules what the file says. */
         ev->clean = true;
-        ev->msg_len = 1; /* nothing ran */
-        inst->api.alarm_changed = true;
+        ev->msg_len = ALARM_NOT_DUE;
         return JS_UNDEFINED;
     }
-    /* The alarm goes before the handler runs: getAlarm() is null meanwhile,
-     * and a setAlarm() in the handler stands. */
-    if (store_kv_alarm_set(inst->api.kv, -1, err, sizeof err) < 0)
-        return JS_ThrowInternalError(ctx, "cannot clear the alarm: %s", err);
-    inst->api.wrote = true;
-    inst->api.alarm_changed = true;
     JSValue fn = JS_GetPropertyStr(ctx, inst->obj, "alarm");
     if (!JS_IsFunction(ctx, fn)) {
         JS_FreeValue(ctx, fn);
         log_warn(inst->label, "an alarm fired but the class has no alarm() method any more; it "
                               "is dropped");
         ev->clean = true;
-        ev->msg_len = 1;
+        ev->msg_len = ALARM_DROPPED;
+        inst->api.alarm_running = at;
         return JS_UNDEFINED;
     }
+    /* The alarm stays stored until the handler succeeds, so that a crash
+     * meanwhile runs it again (at least once, as on Cloudflare); getAlarm()
+     * does not show it, and a setAlarm() in the handler replaces it. */
+    inst->api.alarm_running = at;
     JSValue info = JS_NewObject(ctx);
     JS_DefinePropertyValueStr(ctx, info, "retryCount", JS_NewInt32(ctx, ev->code), JS_PROP_C_W_E);
     JS_DefinePropertyValueStr(ctx, info, "isRetry", JS_NewBool(ctx, ev->code > 0), JS_PROP_C_W_E);
@@ -213,40 +218,79 @@ JSValue alarm_deliver(instance_t *inst, event_t *ev, JSContext *ctx)
     return r;
 }
 
-void alarm_done(instance_t *inst, event_t *ev, bool ok)
+static void alarm_write(instance_t *inst, int64_t at)
 {
-    inst->alarm_queued = false;
-    if (ok || ev->msg_len == 1) {
-        if (ev->msg_len != 1)
-            inst->alarm_retries = 0;
-        return;
-    }
-    shard_t *s = inst->shard;
-    if (!actor_catalog_class(s->catalog, inst->cls->app_id, inst->cls->name,
-                             strlen(inst->cls->name)))
-        return;
-    if (inst->alarm_retries >= ALARM_MAX_RETRIES) {
-        log_error(inst->label, "alarm() failed %d times; it is not retried again",
-                  inst->alarm_retries + 1);
-        inst->alarm_retries = 0;
-        return;
-    }
-    inst->alarm_retries++;
-    /* A new alarm the handler set stands; otherwise the retry. */
     char err[256];
-    int64_t at;
-    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0 || at >= 0)
-        return;
-    uint64_t delay = s->cfg.alarm_retry_ms << (inst->alarm_retries - 1);
-    log_warn(inst->label, "alarm() failed; retry %d of %d in %llu ms", inst->alarm_retries,
-             ALARM_MAX_RETRIES, (unsigned long long)delay);
-    if (store_kv_alarm_set(inst->api.kv, util_now_ms() + (int64_t)delay, err, sizeof err) < 0) {
-        log_error(inst->label, "cannot schedule the alarm's retry: %s", err);
+    if (store_kv_alarm_set(inst->api.kv, at, err, sizeof err) < 0) {
+        log_error(inst->label, "cannot update the alarm: %s", err);
         return;
     }
     inst->api.wrote = true;
     inst->api.alarm_changed = true;
     instance_note_writes(inst);
+}
+
+void alarm_done(instance_t *inst, event_t *ev, bool ok)
+{
+    int64_t ran_at = inst->api.alarm_running;
+    inst->api.alarm_running = 0;
+    inst->alarm_queued = false;
+    shard_t *s = inst->shard;
+    if (!actor_catalog_class(s->catalog, inst->cls->app_id, inst->cls->name,
+                             strlen(inst->cls->name)))
+        return; /* the class is gone, and its files with it */
+    char err[256];
+    int64_t at;
+    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0) {
+        log_error(inst->label, "cannot read the alarm: %s", err);
+        return;
+    }
+    if (ran_at == 0 && !ok && ev->msg_len == ALARM_RAN && at >= 0 && at <= util_now_ms())
+        ran_at = at; /* it never reached the handler (say the constructor threw): a failed try */
+    if (ev->msg_len != ALARM_NOT_DUE && ran_at > 0) {
+        /* The handler left the alarm alone, or it set another (which
+         * stands), or deleted it. */
+        bool unchanged = at == ran_at;
+        if (ok || ev->msg_len == ALARM_DROPPED) {
+            inst->alarm_retries = 0;
+            if (unchanged)
+                alarm_write(inst, -1);
+        } else if (!unchanged && at >= 0) {
+            inst->alarm_retries = 0;
+        } else if (inst->alarm_retries >= ALARM_MAX_RETRIES) {
+            log_error(inst->label, "alarm() failed %d times; it is not retried again",
+                      inst->alarm_retries + 1);
+            inst->alarm_retries = 0;
+            if (unchanged)
+                alarm_write(inst, -1);
+        } else {
+            inst->alarm_retries++;
+            uint64_t delay = s->cfg.alarm_retry_ms << (inst->alarm_retries - 1);
+            log_warn(inst->label, "alarm() failed; retry %d of %d in %llu ms", inst->alarm_retries,
+                     ALARM_MAX_RETRIES, (unsigned long long)delay);
+            alarm_write(inst, util_now_ms() + (int64_t)delay);
+        }
+        if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0)
+            return;
+    }
+    /* A time that came while the event was queued or running did not fire
+     * (one alarm event at a time): schedule what is stored now. */
+    if (at >= 0) {
+        sched_set(s, inst->key, inst->keylen, at);
+        arm(s);
+    }
+}
+
+void alarm_resync(instance_t *inst)
+{
+    if (inst->alarm_queued)
+        return; /* alarm_done looks at the file when that event ends */
+    char err[256];
+    int64_t at;
+    if (store_kv_alarm_get(inst->api.kv, &at, err, sizeof err) < 0 || at < 0)
+        return;
+    sched_set(inst->shard, inst->key, inst->keylen, at);
+    arm(inst->shard);
 }
 
 /* ---- after a commit ------------------------------------------------------------------ */

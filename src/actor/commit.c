@@ -173,6 +173,9 @@ static void writes_lost(instance_t *inst, uint64_t kept, const char *what, const
     if (inst->confirmed > kept)
         inst->confirmed = kept;
     instance_reset(inst, 500, "could not commit its writes");
+    /* The alarm is what the file says again (an alarm whose handler had
+     * succeeded is due once more). */
+    alarm_resync(inst);
 }
 
 /* ---- jobs on the pool ------------------------------------------------------------- */

@@ -78,6 +78,8 @@ struct api_state {
                                the others, but output does not wait for it */
     bool alarm_changed;     /* setAlarm/deleteAlarm/deleteAll since the actor looked */
     bool has_alarm_handler; /* the class has an alarm() method (set by the actor) */
+    int64_t alarm_running;  /* the time of the alarm whose handler runs now (0: none);
+                               getAlarm() hides it until the handler sets another */
     int blocked;            /* blockConcurrencyWhile callbacks not yet settled */
     bool block_failed;      /* one of them rejected: the instance must be reset */
     api_timer_t *timers;    /* this instance's live timers */

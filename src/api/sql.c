@@ -1,9 +1,6 @@
-/* storage.sql (see sql.h). Values cross as the platform defines them: a
- * number binds as an INTEGER when it is a safe integer and as a REAL
- * otherwise, a bigint as an INTEGER, a string as TEXT, an ArrayBuffer or a
- * view as a BLOB, null and undefined as NULL, a boolean as 1 or 0. Back
- * from SQLite, an INTEGER beyond 2^53 comes back as a bigint (never
- * rounded), a BLOB as an ArrayBuffer. The cursor holds its rows already
+/* storage.sql (see sql.h). Values bind as on Cloudflare (to_store_value
+ * says how). Back from SQLite, an INTEGER beyond 2^53 comes back as a
+ * bigint (never rounded), a BLOB as an ArrayBuffer. The cursor holds its rows already
  * read: a statement never stays open across an await. Must not depend on
  * actor/. */
 #include "sql.h"
@@ -12,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../js/runtime.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
 #include "state_int.h"
@@ -86,7 +84,46 @@ static sql_ctx_t *ctx_state(JSContext *ctx)
 
 /* ---- bindings ---------------------------------------------------------------- */
 
-/* Converts a JS value for binding; bytes it needs stay in *hold. */
+/* The bytes of a DataView (web_get_bytes knows typed arrays and buffers). */
+static int dataview_bytes(JSContext *ctx, JSValueConst v, uint8_t **p, size_t *len)
+{
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue dv = JS_GetPropertyStr(ctx, global, "DataView");
+    JS_FreeValue(ctx, global);
+    int is = JS_IsInstanceOf(ctx, v, dv);
+    JS_FreeValue(ctx, dv);
+    if (is <= 0)
+        return -1;
+    JSValue buf = JS_GetPropertyStr(ctx, v, "buffer");
+    JSValue offv = JS_GetPropertyStr(ctx, v, "byteOffset");
+    JSValue lenv = JS_GetPropertyStr(ctx, v, "byteLength");
+    int64_t off = 0, n = 0;
+    size_t size = 0;
+    uint8_t *base = NULL;
+    int rc = -1;
+    if (JS_ToInt64(ctx, &off, offv) == 0 && JS_ToInt64(ctx, &n, lenv) == 0) {
+        base = JS_GetArrayBuffer(ctx, &size, buf);
+        if (base && off >= 0 && n >= 0 && (size_t)(off + n) <= size) {
+            *p = base + off;
+            *len = (size_t)n;
+            rc = 0;
+        } else if (!base && !JS_HasException(ctx)) {
+            *p = NULL; /* detached: empty */
+            *len = 0;
+            rc = 0;
+        }
+    }
+    JS_FreeValue(ctx, buf);
+    JS_FreeValue(ctx, offv);
+    JS_FreeValue(ctx, lenv);
+    return rc;
+}
+
+/* Converts a JS value for binding, as Cloudflare does: a number binds as a
+ * REAL (whole or not: `? / 2` with 3 is 1.5), bytes (ArrayBuffer, typed
+ * array, DataView) as a BLOB, null and undefined as NULL, and anything else
+ * as the TEXT of its string conversion (true gives "true"); a bigint, which
+ * Cloudflare refuses, binds as an INTEGER. Bytes it needs stay in *hold. */
 static int to_store_value(JSContext *ctx, JSValueConst v, int index, store_value_t *out,
                           buf_t *hold)
 {
@@ -95,21 +132,9 @@ static int to_store_value(JSContext *ctx, JSValueConst v, int index, store_value
         out->type = STORE_NULL;
         return 0;
     }
-    if (JS_IsBool(v)) {
-        out->type = STORE_INTEGER;
-        out->i = JS_ToBool(ctx, v);
-        return 0;
-    }
     if (JS_IsNumber(v)) {
-        double d;
-        JS_ToFloat64(ctx, &d, v);
-        if (isfinite(d) && d == trunc(d) && fabs(d) <= 9007199254740991.0) {
-            out->type = STORE_INTEGER;
-            out->i = (int64_t)d;
-        } else {
-            out->type = STORE_REAL;
-            out->d = d;
-        }
+        out->type = STORE_REAL;
+        JS_ToFloat64(ctx, &out->d, v);
         return 0;
     }
     if (JS_IsBigInt(ctx, v)) {
@@ -130,18 +155,18 @@ static int to_store_value(JSContext *ctx, JSValueConst v, int index, store_value
         out->i = i;
         return 0;
     }
-    if (JS_IsString(v)) {
-        buf_reset(hold);
-        if (web_string_to_utf8(ctx, v, hold) < 0)
-            return -1;
-        out->type = STORE_TEXT;
-        out->p = hold->data;
-        out->len = hold->len;
-        return 0;
+    uint8_t *p = NULL;
+    size_t len = 0;
+    int got = -1;
+    if (JS_IsObject(v) && !JS_IsFunction(ctx, v)) {
+        got = web_get_bytes(ctx, v, &p, &len);
+        if (got < 0) {
+            if (JS_HasException(ctx))
+                JS_FreeValue(ctx, JS_GetException(ctx));
+            got = dataview_bytes(ctx, v, &p, &len);
+        }
     }
-    uint8_t *p;
-    size_t len;
-    if (JS_IsObject(v) && web_get_bytes(ctx, v, &p, &len) == 0) {
+    if (got == 0) {
         buf_reset(hold);
         buf_append(hold, p ? p : (const uint8_t *)"", len);
         out->type = STORE_BLOB;
@@ -151,11 +176,18 @@ static int to_store_value(JSContext *ctx, JSValueConst v, int index, store_value
     }
     if (JS_HasException(ctx))
         JS_FreeValue(ctx, JS_GetException(ctx));
-    JS_ThrowTypeError(ctx,
-                      "sql.exec(): binding %d cannot be stored in SQLite; bind a number, "
-                      "bigint, string, ArrayBuffer, typed array, boolean or null",
-                      index + 1);
-    return -1;
+    JSValue str = JS_IsString(v) ? JS_DupValue(ctx, v) : JS_ToString(ctx, v);
+    if (JS_IsException(str))
+        return -1; /* a symbol, or a toString() that threw */
+    buf_reset(hold);
+    int rc = web_string_to_utf8(ctx, str, hold);
+    JS_FreeValue(ctx, str);
+    if (rc < 0)
+        return -1;
+    out->type = STORE_TEXT;
+    out->p = hold->data;
+    out->len = hold->len;
+    return 0;
 }
 
 /* ---- rows ----------------------------------------------------------------------- */
@@ -224,6 +256,20 @@ static int sink_row(void *arg, int n, const store_value_t *vals)
     return 0;
 }
 
+/* A statement that runs past the event's CPU deadline is stopped like JS
+ * would be: the runtime is marked as timed out, so the event fails and the
+ * instance is reset. */
+static int sink_interrupted(void *arg)
+{
+    sink_state_t *s = arg;
+    jsrt_t *r = jsrt_from_ctx(s->ctx);
+    if (r && r->deadline_ns && uv_hrtime() > r->deadline_ns) {
+        r->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- SqlStorage ------------------------------------------------------------------ */
 
 static api_state_t *this_state(JSContext *ctx, JSValueConst this_val)
@@ -251,7 +297,8 @@ static JSValue sql_exec(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     for (; i < nb; i++)
         if (to_store_value(ctx, argv[i + 1], i, &binds[i], &hold[i]) < 0)
             goto done;
-    store_sql_sink_t sink = {sink_columns, sink_row, &ss};
+    store_sql_sink_t sink = {.columns = sink_columns, .row = sink_row,
+                             .interrupted = sink_interrupted, .arg = &ss};
     store_sql_stats_t stats;
     char err[512];
     int rc = store_sql_exec(st->kv, q, qlen, binds, nb, &sink, &stats, err, sizeof err);
@@ -260,6 +307,15 @@ static JSValue sql_exec(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     if (ss.failed)
         goto done;
     if (rc < 0) {
+        jsrt_t *r = jsrt_from_ctx(ctx);
+        if (r && r->timed_out) {
+            /* Out of CPU time: as uncatchable as the interrupt of JS code. */
+            JS_ThrowInternalError(ctx, "interrupted");
+            JSValue e = JS_GetException(ctx);
+            JS_SetUncatchableError(ctx, e, 1);
+            JS_Throw(ctx, e);
+            goto done;
+        }
         JSValue e = JS_NewError(ctx);
         JS_DefinePropertyValueStr(ctx, e, "message", JS_NewString(ctx, err),
                                   JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);

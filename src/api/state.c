@@ -289,6 +289,7 @@ JSValue api_state_new(JSContext *ctx, api_state_t *st)
 void api_state_reset(JSContext *ctx, api_state_t *st)
 {
     api_timers_cancel_all(st);
+    api_storage_reset(ctx, st);
     api_ws_detach_all(st); /* the sockets themselves stay open */
     api_fetch_cancel_all(st);
     api_crypto_cancel_all(st);

@@ -22,9 +22,12 @@ void api_state_free_context(JSContext *ctx);
 /* Detaches every JS object from st and cancels its timers. */
 void api_state_reset(JSContext *ctx, api_state_t *st);
 
-/* Storage limits (DESIGN.md 1.8). */
+/* Storage limits (DESIGN.md 1.8). A value is measured encoded, with the
+ * same allowance for the encoding's own bytes as Cloudflare gives its
+ * serialization (34 bytes), so that a 128 KiB string or ArrayBuffer fits. */
 #define API_MAX_KEY_BYTES (128u * 1024)
 #define API_MAX_VALUE_BYTES (128u * 1024)
+#define API_VALUE_ENCODING_ALLOWANCE 34u
 #define API_MAX_KEYS_PER_CALL 128
 
 /* Timers (timers.c). */

@@ -1,7 +1,7 @@
 /* state.storage: the key-value API (get/put/delete/deleteAll/list with
- * their options), transactions (transaction, transactionSync), sync(), the
- * alarm (getAlarm/setAlarm/deleteAlarm) and the sql getter, on the
- * instance's store_kv_t and the value codec. Keys are strings stored as
+ * their options), sync(), the alarm (getAlarm/setAlarm/deleteAlarm) and the
+ * sql getter, on the instance's store_kv_t and the value codec (the
+ * transactions are in txn.c). Keys are strings stored as
  * their UTF-8 bytes, so list() orders them by UTF-8 bytes.
  *
  * Every KV call answers with a promise that is already settled: reads come
@@ -17,40 +17,23 @@
 #include "../js/codec.h"
 #include "../lib/buf.h"
 #include "../lib/mem.h"
+#include "../lib/util.h"
 #include "sql.h"
 #include "state_int.h"
+#include "storage_int.h"
 
-static JSClassID storage_class_id, txn_class_id;
-
-/* A transaction's own state, behind its object (the instance's handle is
- * shared with the storage object). */
-typedef struct txn {
-    api_handle_t *h;
-    int depth;          /* its savepoint: transactions end in the order they began */
-    bool rolled_back;   /* txn.rollback() was called */
-    bool over;          /* the callback finished: the object no longer works */
-} txn_t;
+static JSClassID storage_class_id;
 
 static void storage_finalizer(JSRuntime *rt, JSValue val)
 {
     api_handle_unref(JS_GetOpaque(val, storage_class_id));
 }
 
-static void txn_finalizer(JSRuntime *rt, JSValue val)
-{
-    txn_t *t = JS_GetOpaque(val, txn_class_id);
-    if (t) {
-        api_handle_unref(t->h);
-        free(t);
-    }
-}
-
 static JSClassDef storage_class = {"DurableObjectStorage", .finalizer = storage_finalizer};
-static JSClassDef txn_class = {"DurableObjectTransaction", .finalizer = txn_finalizer};
 
 /* A promise settled with v (ownership of v taken), or rejected with the
  * pending exception when v is JS_EXCEPTION. */
-static JSValue settled(JSContext *ctx, JSValue v)
+JSValue api_settled(JSContext *ctx, JSValue v)
 {
     JSValue rf[2];
     JSValue p = JS_NewPromiseCapability(ctx, rf);
@@ -73,6 +56,16 @@ static JSValue settled(JSContext *ctx, JSValue v)
     return p;
 }
 
+/* Throws a plain Error (not a TypeError), as Cloudflare does for misuse of
+ * transactions. */
+JSValue api_throw_error(JSContext *ctx, const char *msg)
+{
+    JSValue e = JS_NewError(ctx);
+    JS_DefinePropertyValueStr(ctx, e, "message", JS_NewString(ctx, msg),
+                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    return JS_Throw(ctx, e);
+}
+
 typedef struct key {
     const char *s;
     size_t len;
@@ -90,8 +83,8 @@ static int get_key(JSContext *ctx, JSValueConst v, key_t_ *k)
         return -1;
     if (k->len > API_MAX_KEY_BYTES) {
         JS_ThrowRangeError(ctx,
-                           "Keys cannot be larger than %u bytes (128 KiB); this key is %zu bytes "
-                           "in UTF-8.",
+                           "Keys cannot be larger than %u bytes. A key of size %zu was provided "
+                           "(its UTF-8 bytes).",
                            API_MAX_KEY_BYTES, k->len);
         JS_FreeCString(ctx, k->s);
         k->s = NULL;
@@ -120,8 +113,8 @@ static int64_t get_keys(JSContext *ctx, JSValueConst arr, key_t_ **out)
         return -1;
     if (n > API_MAX_KEYS_PER_CALL) {
         JS_ThrowRangeError(ctx,
-                           "A single call can take at most %d keys; this one has %lld. Split it "
-                           "into several calls.",
+                           "Maximum number of key value pairs is %d. %lld pairs were provided; "
+                           "split the call into several.",
                            API_MAX_KEYS_PER_CALL, (long long)n);
         return -1;
     }
@@ -158,27 +151,14 @@ static int cmp_keys(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* The instance behind a storage or transaction object. A transaction that
- * is over, or rolled back, refuses more work. */
-static api_state_t *this_state(JSContext *ctx, JSValueConst this_val)
+/* The instance behind a storage or transaction object (txn.c checks a
+ * transaction that is over or rolled back). */
+api_state_t *api_storage_state(JSContext *ctx, JSValueConst this_val)
 {
-    txn_t *t = JS_GetOpaque(this_val, txn_class_id);
-    if (t) {
-        if (t->over) {
-            JS_ThrowTypeError(ctx, "this transaction is over: use the storage object (or a new "
-                                   "transaction) from here on");
-            return NULL;
-        }
-        if (t->rolled_back) {
-            JS_ThrowTypeError(ctx, "this transaction was rolled back: nothing more can be done "
-                                   "in it");
-            return NULL;
-        }
-        if (!t->h->st)
-            JS_ThrowTypeError(ctx, "this Durable Object instance has been reset; its state and "
-                                   "storage objects can no longer be used");
-        return t->h->st;
-    }
+    bool is_txn = false;
+    api_state_t *st = api_txn_state(ctx, this_val, &is_txn);
+    if (is_txn)
+        return st;
     return api_handle_state(ctx, this_val, storage_class_id);
 }
 
@@ -214,7 +194,7 @@ static void note_write(api_state_t *st, const opts_t *o)
         st->wrote = true;
 }
 
-static JSValue storage_error(JSContext *ctx, const char *what, const char *err)
+JSValue api_storage_error(JSContext *ctx, const char *what, const char *err)
 {
     return JS_ThrowInternalError(ctx, "storage %s failed: %s", what, err);
 }
@@ -229,7 +209,7 @@ static JSValue read_one(JSContext *ctx, api_state_t *st, const key_t_ *k, bool n
     if (store_kv_get(st->kv, (const uint8_t *)k->s, k->len, &val, found, no_cache, err,
                      sizeof err) < 0) {
         buf_deinit(&val);
-        return storage_error(ctx, "read", err);
+        return api_storage_error(ctx, "read", err);
     }
     JSValue v = *found ? codec_decode(ctx, val.data, val.len) : JS_UNDEFINED;
     buf_deinit(&val);
@@ -248,7 +228,7 @@ static JSValue new_map(JSContext *ctx)
 
 static JSValue do_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     if (argc < 1)
@@ -309,11 +289,11 @@ static int encode_value(JSContext *ctx, const key_t_ *k, JSValueConst v, buf_t *
     buf_reset(tmp);
     if (codec_encode(ctx, v, tmp) < 0)
         return -1;
-    if (tmp->len > API_MAX_VALUE_BYTES) {
+    if (tmp->len > API_MAX_VALUE_BYTES + API_VALUE_ENCODING_ALLOWANCE) {
         JS_ThrowRangeError(ctx,
-                           "Values cannot be larger than %u bytes (128 KiB) once serialized; this "
-                           "value is %zu bytes.",
-                           API_MAX_VALUE_BYTES, tmp->len);
+                           "Values cannot be larger than %u bytes. A value of size %zu was "
+                           "provided (its encoded size; the encoding may add up to %u bytes).",
+                           API_MAX_VALUE_BYTES, tmp->len, API_VALUE_ENCODING_ALLOWANCE);
         return -1;
     }
     return 0;
@@ -325,7 +305,7 @@ static int put_bytes(JSContext *ctx, api_state_t *st, const key_t_ *k, const buf
     char err[256];
     if (store_kv_put(st->kv, (const uint8_t *)k->s, k->len, v->data, v->len, o->no_cache, err,
                      sizeof err) < 0) {
-        storage_error(ctx, "write", err);
+        api_storage_error(ctx, "write", err);
         return -1;
     }
     note_write(st, o);
@@ -334,14 +314,16 @@ static int put_bytes(JSContext *ctx, api_state_t *st, const key_t_ *k, const buf
 
 static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     if (argc < 1)
         return JS_ThrowTypeError(ctx, "put() needs a key and a value, or an object of entries");
     buf_t tmp = BUF_INIT;
     opts_t o;
-    if (JS_IsString(argv[0])) {
+    if (!JS_IsObject(argv[0]) || JS_IsFunction(ctx, argv[0])) {
+        /* put(key, value): a key that is not a string is converted to one,
+         * as on Cloudflare (put(1, v) writes "1"). */
         if (get_opts(ctx, argc, argv, 2, &o) < 0)
             return JS_EXCEPTION;
         key_t_ k;
@@ -354,50 +336,62 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
         buf_deinit(&tmp);
         return rc < 0 ? JS_EXCEPTION : JS_UNDEFINED;
     }
-    if (!JS_IsObject(argv[0]) || JS_IsArray(ctx, argv[0]))
-        return JS_ThrowTypeError(ctx, "put() needs a string key and a value, or an object "
-                                      "mapping keys to values");
+    if (JS_IsArray(ctx, argv[0]))
+        return JS_ThrowTypeError(ctx, "put() needs a key and a value, or an object mapping keys "
+                                      "to values (not an array)");
     if (get_opts(ctx, argc, argv, 1, &o) < 0)
         return JS_EXCEPTION;
     /* put(entries): every entry is checked and encoded before any is
-     * written, so a bad one leaves storage untouched. */
+     * written, so a bad one leaves storage untouched. Entries whose value is
+     * undefined are left out, as on Cloudflare. */
     JSPropertyEnum *props = NULL;
     uint32_t np = 0;
     if (JS_GetOwnPropertyNames(ctx, &props, &np, argv[0], JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) <
         0)
         return JS_EXCEPTION;
     int ok = 1;
-    key_t_ *keys = NULL;
-    buf_t *vals = NULL;
-    if (np > API_MAX_KEYS_PER_CALL) {
-        JS_ThrowRangeError(ctx,
-                           "A single call can take at most %d keys; this one has %u. Split it "
-                           "into several calls.",
-                           API_MAX_KEYS_PER_CALL, np);
-        ok = 0;
-    } else {
-        keys = xcalloc(np + 1, sizeof *keys);
-        vals = xcalloc(np + 1, sizeof *vals);
-    }
+    JSValue *values = xcalloc(np + 1, sizeof *values);
+    key_t_ *keys = xcalloc(np + 1, sizeof *keys);
+    buf_t *vals = xcalloc(np + 1, sizeof *vals);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < np; i++)
+        values[i] = JS_UNDEFINED;
     for (uint32_t i = 0; i < np && ok; i++) {
-        JSValue kv = JS_AtomToString(ctx, props[i].atom);
-        ok = get_key(ctx, kv, &keys[i]) == 0;
-        JS_FreeValue(ctx, kv);
-        if (!ok)
-            break;
-        JSValue v = JS_GetProperty(ctx, argv[0], props[i].atom);
-        ok = !JS_IsException(v) && encode_value(ctx, &keys[i], v, &vals[i]) == 0;
-        JS_FreeValue(ctx, v);
+        values[i] = JS_GetProperty(ctx, argv[0], props[i].atom);
+        if (JS_IsException(values[i])) {
+            values[i] = JS_UNDEFINED;
+            ok = 0;
+        } else if (!JS_IsUndefined(values[i])) {
+            n++;
+        }
     }
-    if (ok && np) {
+    if (ok && n > API_MAX_KEYS_PER_CALL) {
+        JS_ThrowRangeError(ctx,
+                           "Maximum number of key value pairs is %d. %u pairs were provided; "
+                           "split the call into several.",
+                           API_MAX_KEYS_PER_CALL, n);
+        ok = 0;
+    }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < np && ok; i++) {
+        if (JS_IsUndefined(values[i]))
+            continue;
+        JSValue kv = JS_AtomToString(ctx, props[i].atom);
+        ok = get_key(ctx, kv, &keys[m]) == 0;
+        JS_FreeValue(ctx, kv);
+        if (ok)
+            ok = encode_value(ctx, &keys[m], values[i], &vals[m]) == 0;
+        m++;
+    }
+    if (ok && m) {
         /* All or nothing, even if the disk fails half-way. */
         char err[256];
         bool sp = store_kv_savepoint(st->kv, err, sizeof err) == 0;
         if (!sp) {
-            storage_error(ctx, "write", err);
+            api_storage_error(ctx, "write", err);
             ok = 0;
         }
-        for (uint32_t i = 0; i < np && ok; i++)
+        for (uint32_t i = 0; i < m && ok; i++)
             ok = put_bytes(ctx, st, &keys[i], &vals[i], &o) == 0;
         if (sp) {
             if (ok)
@@ -406,14 +400,15 @@ static JSValue do_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
                 store_kv_rollback(st->kv, err, sizeof err);
         }
     }
-    for (uint32_t i = 0; keys && i < np; i++) {
+    for (uint32_t i = 0; i < np; i++) {
         free_key(ctx, &keys[i]);
         buf_deinit(&vals[i]);
+        JS_FreeValue(ctx, values[i]);
+        JS_FreeAtom(ctx, props[i].atom);
     }
+    free(values);
     free(keys);
     free(vals);
-    for (uint32_t i = 0; i < np; i++)
-        JS_FreeAtom(ctx, props[i].atom);
     js_free(ctx, props);
     return ok ? JS_UNDEFINED : JS_EXCEPTION;
 }
@@ -423,7 +418,7 @@ static int delete_one(JSContext *ctx, api_state_t *st, const key_t_ *k, const op
     bool existed = false;
     char err[256];
     if (store_kv_delete(st->kv, (const uint8_t *)k->s, k->len, &existed, err, sizeof err) < 0) {
-        storage_error(ctx, "delete", err);
+        api_storage_error(ctx, "delete", err);
         return -1;
     }
     if (existed)
@@ -433,7 +428,7 @@ static int delete_one(JSContext *ctx, api_state_t *st, const key_t_ *k, const op
 
 static JSValue do_delete(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     if (argc < 1)
@@ -472,7 +467,7 @@ static JSValue do_delete(JSContext *ctx, JSValueConst this_val, int argc, JSValu
 static JSValue do_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
                              JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     opts_t o;
@@ -480,7 +475,7 @@ static JSValue do_delete_all(JSContext *ctx, JSValueConst this_val, int argc,
         return JS_EXCEPTION;
     char err[256];
     if (store_kv_delete_all(st->kv, err, sizeof err) < 0)
-        return storage_error(ctx, "deleteAll", err);
+        return api_storage_error(ctx, "deleteAll", err);
     note_write(st, &o);
     st->alarm_changed = true;
     return JS_UNDEFINED;
@@ -523,11 +518,8 @@ static int opt_key(JSContext *ctx, JSValueConst opts, const char *name, key_t_ *
         return -1;
     if (JS_IsUndefined(v))
         return 0;
-    if (!JS_IsString(v)) {
-        JS_FreeValue(ctx, v);
-        JS_ThrowTypeError(ctx, "list() option \"%s\" must be a string", name);
-        return -1;
-    }
+    /* Anything else is converted to a string, as on Cloudflare (a prefix
+     * of null lists the keys that start with "null"). */
     int rc = get_key(ctx, v, k);
     JS_FreeValue(ctx, v);
     return rc;
@@ -535,7 +527,7 @@ static int opt_key(JSContext *ctx, JSValueConst opts, const char *name, key_t_ *
 
 static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     store_list_opts_t o;
@@ -553,7 +545,8 @@ static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
             opt_key(ctx, opts, "end", &end) < 0 || opt_key(ctx, opts, "prefix", &prefix) < 0)
             goto done;
         if (start.s && start_after.s) {
-            JS_ThrowTypeError(ctx, "list() cannot take both \"start\" and \"startAfter\"");
+            JS_ThrowTypeError(ctx, "list() cannot be called with both start and startAfter "
+                                   "values: give one of them");
             goto done;
         }
         JSValue rv = JS_GetPropertyStr(ctx, opts, "reverse");
@@ -566,9 +559,11 @@ static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
                 JS_FreeValue(ctx, lv);
                 goto done;
             }
-            if (!(d >= 1) || d != (double)(int64_t)d) {
+            /* As on Cloudflare: a number of at least 1 (its whole part counts). */
+            if (!(d >= 1) || !isfinite(d)) {
                 JS_FreeValue(ctx, lv);
-                JS_ThrowRangeError(ctx, "list() option \"limit\" must be a positive integer");
+                JS_ThrowTypeError(ctx, "List limit must be positive: give list() a limit of 1 "
+                                       "or more, or none");
                 goto done;
             }
             o.limit = d > 1e15 ? (size_t)1e15 : (size_t)d;
@@ -602,7 +597,7 @@ static JSValue do_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
         int rc = store_kv_list(st->kv, &o, list_row, &lc, err, sizeof err);
         JS_FreeValue(ctx, lc.set);
         if (rc < 0 && !lc.failed)
-            storage_error(ctx, "list", err);
+            api_storage_error(ctx, "list", err);
         if (rc < 0 || lc.failed)
             JS_FreeValue(ctx, lc.map);
         else
@@ -620,19 +615,23 @@ done:
 
 static JSValue do_get_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     int64_t ms;
     char err[256];
     if (store_kv_alarm_get(st->kv, &ms, err, sizeof err) < 0)
-        return storage_error(ctx, "getAlarm", err);
+        return api_storage_error(ctx, "getAlarm", err);
+    /* The alarm being handled stays stored until its handler succeeds (so
+     * a crash meanwhile runs it again), but the class sees it as gone. */
+    if (st->alarm_running > 0 && ms == st->alarm_running)
+        ms = -1;
     return ms < 0 ? JS_NULL : JS_NewFloat64(ctx, (double)ms);
 }
 
 static JSValue do_set_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     if (!st->has_alarm_handler)
@@ -641,18 +640,37 @@ static JSValue do_set_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSV
     if (argc < 1)
         return JS_ThrowTypeError(ctx, "setAlarm() needs a time: a Date or milliseconds since "
                                       "the epoch");
-    double t;
-    if (JS_ToFloat64(ctx, &t, argv[0]) < 0) /* a Date gives its time value */
-        return JS_EXCEPTION;
-    if (!isfinite(t) || t < 0 || t > 8.64e15)
-        return JS_ThrowTypeError(ctx, "setAlarm(): the time must be a valid Date or a number of "
+    bool is_date = false;
+    if (JS_IsObject(argv[0])) {
+        JSValue global = JS_GetGlobalObject(ctx);
+        JSValue date = JS_GetPropertyStr(ctx, global, "Date");
+        is_date = JS_IsInstanceOf(ctx, argv[0], date) > 0;
+        JS_FreeValue(ctx, date);
+        JS_FreeValue(ctx, global);
+    }
+    double t = NAN;
+    if ((!JS_IsNumber(argv[0]) && !is_date) || JS_ToFloat64(ctx, &t, argv[0]) < 0 ||
+        !isfinite(t) || t > 8.64e15) {
+        if (JS_HasException(ctx))
+            JS_FreeValue(ctx, JS_GetException(ctx));
+        return JS_ThrowTypeError(ctx, "setAlarm() needs a valid Date or a number of "
                                       "milliseconds since the epoch");
+    }
+    if (t <= 0)
+        return JS_ThrowTypeError(ctx, "setAlarm() cannot be called with an alarm time <= 0: "
+                                      "give a Date or milliseconds since the epoch, such as "
+                                      "Date.now() + 60000");
+    /* As on Cloudflare, a time in the past means now: the alarm runs at
+     * once, and getAlarm() says when it was set for. */
+    double now = (double)util_now_ms();
+    if (t < now)
+        t = now;
     opts_t o;
     if (get_opts(ctx, argc, argv, 1, &o) < 0)
         return JS_EXCEPTION;
     char err[256];
     if (store_kv_alarm_set(st->kv, (int64_t)t, err, sizeof err) < 0)
-        return storage_error(ctx, "setAlarm", err);
+        return api_storage_error(ctx, "setAlarm", err);
     note_write(st, &o);
     st->alarm_changed = true;
     return JS_UNDEFINED;
@@ -661,7 +679,7 @@ static JSValue do_set_alarm(JSContext *ctx, JSValueConst this_val, int argc, JSV
 static JSValue do_delete_alarm(JSContext *ctx, JSValueConst this_val, int argc,
                                JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
         return JS_EXCEPTION;
     opts_t o;
@@ -669,7 +687,7 @@ static JSValue do_delete_alarm(JSContext *ctx, JSValueConst this_val, int argc,
         return JS_EXCEPTION;
     char err[256];
     if (store_kv_alarm_set(st->kv, -1, err, sizeof err) < 0)
-        return storage_error(ctx, "deleteAlarm", err);
+        return api_storage_error(ctx, "deleteAlarm", err);
     note_write(st, &o);
     st->alarm_changed = true;
     return JS_UNDEFINED;
@@ -680,7 +698,7 @@ static JSValue do_delete_alarm(JSContext *ctx, JSValueConst this_val, int argc,
 #define ASYNC(name, fn)                                                                      \
     static JSValue name(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
     {                                                                                        \
-        return settled(ctx, fn(ctx, this_val, argc, argv));                                  \
+        return api_settled(ctx, fn(ctx, this_val, argc, argv));                                  \
     }
 ASYNC(storage_get, do_get)
 ASYNC(storage_put, do_put)
@@ -691,146 +709,15 @@ ASYNC(storage_get_alarm, do_get_alarm)
 ASYNC(storage_set_alarm, do_set_alarm)
 ASYNC(storage_delete_alarm, do_delete_alarm)
 
-/* ---- transactions ------------------------------------------------------------------------- */
-
-/* transactionSync(fn): fn runs inside a savepoint; a throw undoes it. */
-static JSValue storage_transaction_sync(JSContext *ctx, JSValueConst this_val, int argc,
-                                        JSValueConst *argv)
-{
-    api_state_t *st = this_state(ctx, this_val);
-    if (!st)
-        return JS_EXCEPTION;
-    if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
-        return JS_ThrowTypeError(ctx, "transactionSync() needs a function");
-    char err[256];
-    if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
-        return storage_error(ctx, "transaction", err);
-    JSValue r = JS_Call(ctx, argv[0], JS_UNDEFINED, 0, NULL);
-    /* The instance may have been reset by the callback's own doing. */
-    api_state_t *now = this_state(ctx, this_val);
-    if (!now) {
-        JS_FreeValue(ctx, r);
-        return JS_EXCEPTION;
-    }
-    if (JS_IsException(r)) {
-        JSValue e = JS_GetException(ctx);
-        store_kv_rollback(st->kv, err, sizeof err);
-        return JS_Throw(ctx, e);
-    }
-    if (store_kv_release(st->kv, err, sizeof err) < 0) {
-        JS_FreeValue(ctx, r);
-        return storage_error(ctx, "transaction", err);
-    }
-    return r;
-}
-
-static JSValue txn_rollback(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
-{
-    txn_t *t = JS_GetOpaque2(ctx, this_val, txn_class_id);
-    if (!t)
-        return JS_EXCEPTION;
-    if (t->over)
-        return JS_ThrowTypeError(ctx, "this transaction is over");
-    t->rolled_back = true;
-    return JS_UNDEFINED;
-}
-
-/* The end of transaction(fn): magic 0 when fn's promise fulfilled, 1 when
- * it rejected. data: the transaction object. */
-static JSValue txn_settled(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
-                           int magic, JSValue *data)
-{
-    txn_t *t = JS_GetOpaque(data[0], txn_class_id);
-    JSValue arg = argc > 0 ? argv[0] : JS_UNDEFINED;
-    api_state_t *st = t ? t->h->st : NULL;
-    if (!t || !st || t->over) {
-        if (t)
-            t->over = true;
-        return magic ? JS_Throw(ctx, JS_DupValue(ctx, arg)) : JS_DupValue(ctx, arg);
-    }
-    t->over = true;
-    st->blocked--;
-    if (st->unblocked)
-        st->unblocked(st);
-    char err[256];
-    if (store_kv_savepoint_depth(st->kv) != t->depth + 1) {
-        JS_ThrowTypeError(ctx, "transactions of one instance must end in the reverse order of "
-                               "their start; await each transaction() before starting another");
-        return JS_EXCEPTION;
-    }
-    if (magic || t->rolled_back) {
-        store_kv_rollback(st->kv, err, sizeof err);
-        if (magic)
-            return JS_Throw(ctx, JS_DupValue(ctx, arg));
-        return JS_DupValue(ctx, arg);
-    }
-    if (store_kv_release(st->kv, err, sizeof err) < 0)
-        return storage_error(ctx, "transaction", err);
-    return JS_DupValue(ctx, arg);
-}
-
-/* transaction(async txn => ...): fn runs inside a savepoint with the input
- * gate closed (no other event of the instance runs until it settles), on a
- * transaction object with the storage methods and rollback(). A throw or
- * rollback() undoes everything it did; its value is the result. */
-static JSValue storage_transaction(JSContext *ctx, JSValueConst this_val, int argc,
-                                   JSValueConst *argv)
-{
-    api_state_t *st = this_state(ctx, this_val);
-    if (!st)
-        return settled(ctx, JS_EXCEPTION);
-    if (argc < 1 || !JS_IsFunction(ctx, argv[0]))
-        return settled(ctx, JS_ThrowTypeError(ctx, "transaction() needs a function"));
-    char err[256];
-    if (store_kv_savepoint(st->kv, err, sizeof err) < 0)
-        return settled(ctx, storage_error(ctx, "transaction", err));
-    txn_t *t = xcalloc(1, sizeof *t);
-    t->depth = store_kv_savepoint_depth(st->kv) - 1;
-    t->h = st->handle;
-    t->h->refs++;
-    JSValue tobj = JS_NewObjectClass(ctx, (int)txn_class_id);
-    if (JS_IsException(tobj)) {
-        api_handle_unref(t->h);
-        free(t);
-        store_kv_rollback(st->kv, err, sizeof err);
-        return settled(ctx, JS_EXCEPTION);
-    }
-    JS_SetOpaque(tobj, t);
-    st->blocked++;
-    JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 1, (JSValueConst *)&tobj);
-    JSValue rf[2];
-    JSValue p = JS_NewPromiseCapability(ctx, rf);
-    if (JS_IsException(ret)) {
-        JSValue e = JS_GetException(ctx);
-        JS_FreeValue(ctx, JS_Call(ctx, rf[1], JS_UNDEFINED, 1, (JSValueConst *)&e));
-        JS_FreeValue(ctx, e);
-    } else {
-        JS_FreeValue(ctx, JS_Call(ctx, rf[0], JS_UNDEFINED, 1, (JSValueConst *)&ret));
-        JS_FreeValue(ctx, ret);
-    }
-    JS_FreeValue(ctx, rf[0]);
-    JS_FreeValue(ctx, rf[1]);
-    JSValue fns[2] = {JS_NewCFunctionData(ctx, txn_settled, 1, 0, 1, (JSValueConst *)&tobj),
-                      JS_NewCFunctionData(ctx, txn_settled, 1, 1, 1, (JSValueConst *)&tobj)};
-    JS_FreeValue(ctx, tobj);
-    JSValue then = JS_GetPropertyStr(ctx, p, "then");
-    JSValue out = JS_Call(ctx, then, p, 2, (JSValueConst *)fns);
-    JS_FreeValue(ctx, then);
-    JS_FreeValue(ctx, p);
-    JS_FreeValue(ctx, fns[0]);
-    JS_FreeValue(ctx, fns[1]);
-    return out;
-}
-
 /* sync(): settles once every write so far is durable. */
 static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    api_state_t *st = this_state(ctx, this_val);
+    api_state_t *st = api_storage_state(ctx, this_val);
     if (!st)
-        return settled(ctx, JS_EXCEPTION);
+        return api_settled(ctx, JS_EXCEPTION);
     api_host_t *host = api_host(ctx);
     if (!host->storage_sync)
-        return settled(ctx, JS_UNDEFINED);
+        return api_settled(ctx, JS_UNDEFINED);
     JSValue rf[2];
     JSValue p = JS_NewPromiseCapability(ctx, rf);
     if (JS_IsException(p))
@@ -842,7 +729,6 @@ static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSV
 #define STORAGE_METHODS                                                   \
     JS_CFUNC_DEF("get", 2, storage_get), JS_CFUNC_DEF("put", 3, storage_put), \
         JS_CFUNC_DEF("delete", 2, storage_delete),                        \
-        JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),                 \
         JS_CFUNC_DEF("list", 1, storage_list),                            \
         JS_CFUNC_DEF("getAlarm", 1, storage_get_alarm),                   \
         JS_CFUNC_DEF("setAlarm", 2, storage_set_alarm),                   \
@@ -850,34 +736,29 @@ static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSV
 
 static const JSCFunctionListEntry storage_proto_funcs[] = {
     STORAGE_METHODS,
-    JS_CFUNC_DEF("transaction", 1, storage_transaction),
-    JS_CFUNC_DEF("transactionSync", 1, storage_transaction_sync),
+    JS_CFUNC_DEF("deleteAll", 1, storage_delete_all),
+    JS_CFUNC_DEF("transaction", 1, api_storage_transaction),
+    JS_CFUNC_DEF("transactionSync", 1, api_storage_transaction_sync),
     JS_CFUNC_DEF("sync", 0, storage_sync),
     JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectStorage", JS_PROP_CONFIGURABLE),
 };
 
-static const JSCFunctionListEntry txn_proto_funcs[] = {
-    STORAGE_METHODS,
-    JS_CFUNC_DEF("rollback", 0, txn_rollback),
-    JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectTransaction", JS_PROP_CONFIGURABLE),
-};
+/* What a transaction object shares with the storage object (txn.c adds
+ * rollback() and its own deleteAll()). */
+static const JSCFunctionListEntry txn_shared_funcs[] = {STORAGE_METHODS};
 
 int api_storage_init_context(JSContext *ctx)
 {
     JS_NewClassID(&storage_class_id);
-    JS_NewClassID(&txn_class_id);
-    JSRuntime *rt = JS_GetRuntime(ctx);
-    if (JS_NewClass(rt, storage_class_id, &storage_class) < 0 ||
-        JS_NewClass(rt, txn_class_id, &txn_class) < 0)
+    if (JS_NewClass(JS_GetRuntime(ctx), storage_class_id, &storage_class) < 0)
         return -1;
     JSValue proto = JS_NewObject(ctx);
     JS_SetPropertyFunctionList(ctx, proto, storage_proto_funcs,
                                sizeof storage_proto_funcs / sizeof storage_proto_funcs[0]);
     JS_SetClassProto(ctx, storage_class_id, proto);
-    proto = JS_NewObject(ctx);
-    JS_SetPropertyFunctionList(ctx, proto, txn_proto_funcs,
-                               sizeof txn_proto_funcs / sizeof txn_proto_funcs[0]);
-    JS_SetClassProto(ctx, txn_class_id, proto);
+    if (api_txn_init_context(ctx, txn_shared_funcs,
+                             sizeof txn_shared_funcs / sizeof txn_shared_funcs[0]) < 0)
+        return -1;
     return api_sql_init_context(ctx);
 }
 

@@ -516,7 +516,7 @@ static void work_query(sjob_t *j)
         return;
     }
     query_ctx_t q = {json_array(), json_array()};
-    store_sql_sink_t sink = {q_columns, q_row, &q};
+    store_sql_sink_t sink = {.columns = q_columns, .row = q_row, .arg = &q};
     bool truncated = false;
     int rc = store_reader_query(rd, j->sql, strlen(j->sql), binds, (int)nb, &sink, j->max_rows,
                                 QUERY_MAX_MS, &truncated, err, sizeof err);

@@ -1158,6 +1158,15 @@ int store_kv_rollback(store_kv_t *kv, char *err, size_t errlen)
                           errlen);
 }
 
+void store_kv_rollback_all(store_kv_t *kv)
+{
+    if (!kv->in_txn || kv->savepoints == 0)
+        return;
+    kv->savepoints = 0;
+    cache_clear(kv);
+    savepoint_stmt(kv, "ROLLBACK TO dorm_t%d; RELEASE dorm_t%d", 0, NULL, 0);
+}
+
 /* ---- the end of a turn --------------------------------------------------------------------- */
 
 static store_job_t *job_new(store_kv_t *kv, int kind)

@@ -134,15 +134,29 @@ typedef struct store_value {
 
 /* Where the rows of the last statement go. columns is called once, before
  * any row; both return 0 to go on (non-zero fails the exec with err as the
- * callee set it). */
+ * callee set it). interrupted (may be NULL) is asked every few thousand
+ * steps of SQLite's machine whether to stop: non-zero fails the statement
+ * with "interrupted" (the caller's CPU budget ran out). */
 typedef struct store_sql_sink {
     int (*columns)(void *arg, int n, const char *const *names);
     int (*row)(void *arg, int n, const store_value_t *values);
+    int (*interrupted)(void *arg);
     void *arg;
 } store_sql_sink_t;
 
+/* Limits of the class's SQL, as Cloudflare documents them for SQLite-backed
+ * Durable Objects (past them the statement fails with SQLite's message). */
+#define STORE_SQL_MAX_VALUE_BYTES 2000000   /* a string, BLOB or row */
+#define STORE_SQL_MAX_STATEMENT_BYTES 100000 /* the SQL text of one exec() */
+#define STORE_SQL_MAX_COLUMNS 100
+#define STORE_SQL_MAX_BINDINGS 100
+#define STORE_SQL_MAX_FUNCTION_ARGS 32
+#define STORE_SQL_MAX_LIKE_PATTERN 50
+
 typedef struct store_sql_stats {
-    uint64_t rows_read;    /* rows returned, plus rows the writes touched */
+    uint64_t rows_read;    /* rows a scan stepped over, a lookup returned, or an update
+                              or delete touched (as near Cloudflare's count as SQLite
+                              tells) */
     uint64_t rows_written; /* rows inserted, updated or deleted */
 } store_sql_stats_t;
 
@@ -155,7 +169,8 @@ typedef struct store_sql_stats {
 int store_sql_exec(store_kv_t *kv, const char *sql, size_t sql_len, const store_value_t *binds,
                    int nbinds, const store_sql_sink_t *sink, store_sql_stats_t *stats, char *err,
                    size_t errlen);
-/* The database's size in bytes (0 before the file exists). */
+/* The database's size in bytes, free pages not counted, as Cloudflare
+ * counts it (0 before the file exists). */
 int64_t store_sql_database_size(store_kv_t *kv);
 
 /* ---- the class's transactions ---------------------------------------------------------- */
@@ -166,6 +181,9 @@ int64_t store_sql_database_size(store_kv_t *kv);
 int store_kv_savepoint(store_kv_t *kv, char *err, size_t errlen);
 int store_kv_release(store_kv_t *kv, char *err, size_t errlen);
 int store_kv_rollback(store_kv_t *kv, char *err, size_t errlen);
+/* Rolls back every open savepoint (the class's transactions are abandoned,
+ * say by a reset); the turn's other writes stay. */
+void store_kv_rollback_all(store_kv_t *kv);
 /* How many savepoints are open. */
 int store_kv_savepoint_depth(const store_kv_t *kv);
 

@@ -52,6 +52,11 @@ struct store_kv {
     int wal_frames;          /* frames in the WAL after the last commit (the wal hook) */
     int ckpt_at;             /* wal_frames when a checkpoint was last handed out */
     bool user_sql;           /* the authorizer applies: a class's statement runs */
+    bool schema_check;       /* the statement being prepared renames a table or makes a
+                                view or virtual table: check the schema after it runs */
+    char trigger_table[256]; /* ... or a trigger, on this table */
+    bool stmt_reads;         /* the statement reads a table of the class */
+    bool stmt_modifies;      /* ... or updates or deletes rows (for rows_read) */
     const char *denied;      /* why the authorizer refused the last statement */
     char denied_buf[320];
     /* Recently read and written keys: reads of them need no connection. */

@@ -152,17 +152,18 @@ test("console output reaches the server log tagged with class and instance; requ
   await waitFor(() => /POST \/_do\/probe\/talker 200/.test(srv.log), { what: "the request log line" });
 });
 
-test("values: 128 KiB encoded accepted, one byte more refused with a RangeError", async () => {
+test("values: 128 KiB + 34 bytes encoded accepted, one byte more refused with a RangeError", async () => {
   // A string of n ASCII characters encodes as 1 version byte, 1 tag byte, a
-  // 3-byte length and the n bytes (docs/value-encoding.md): 131067 + 5 = 131072.
+  // 3-byte length and the n bytes (docs/value-encoding.md): 131101 + 5 =
+  // 131106, the 128 KiB limit plus the 34 bytes allowed for the encoding.
   assert.equal(await ok("valsize", `
-    await ctx.storage.put("v", "x".repeat(131067));
-    return (await ctx.storage.get("v")).length`), 131067);
-  const over = await probeOn(srv, "valsize", `await ctx.storage.put("w", "x".repeat(131068))`);
+    await ctx.storage.put("v", "x".repeat(131101));
+    return (await ctx.storage.get("v")).length`), 131101);
+  const over = await probeOn(srv, "valsize", `await ctx.storage.put("w", "x".repeat(131102))`);
   assert.equal(over.ok, false);
   assert.equal(over.name, "RangeError");
-  assert.match(over.message, /131072/);
-  const batch = await probeOn(srv, "valsize", `await ctx.storage.put({ a: 1, b: "x".repeat(131068) })`);
+  assert.match(over.message, /^Values cannot be larger than 131072 bytes\. A value of size 131107 was provided/);
+  const batch = await probeOn(srv, "valsize", `await ctx.storage.put({ a: 1, b: "x".repeat(131102) })`);
   assert.equal(batch.name, "RangeError");
   assert.deepEqual(await ok("valsize", `return [...(await ctx.storage.list()).keys()]`), ["v"],
     "a refused put writes nothing");

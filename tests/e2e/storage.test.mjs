@@ -201,10 +201,11 @@ test("at most 128 keys per multi-key call", async () => {
     const v = await probe("keys128", `await ctx.storage.${op}(Array.from({ length: 129 }, (_, i) => "k" + i))`);
     assert.equal(v.ok, false, op);
     assert.equal(v.name, "RangeError");
-    assert.match(v.message, /128/);
+    assert.match(v.message, /^Maximum number of key value pairs is 128\. 129 pairs were provided/);
   }
   const p = await probe("keys128", `await ctx.storage.put(Object.fromEntries(Array.from({ length: 129 }, (_, i) => ["k" + i, 1])))`);
   assert.equal(p.name, "RangeError");
+  assert.match(p.message, /^Maximum number of key value pairs is 128\. 129 pairs were provided/);
   assert.equal(await ok("keys128", `return (await ctx.storage.list()).size`), 0, "a refused put writes nothing");
 });
 
@@ -216,9 +217,61 @@ test("keys: 128 KiB accepted, one byte more refused with a RangeError", async ()
   const multibyte = await ok("keysize", `await ctx.storage.put("é".repeat(65536), 2); return 1`);
   assert.equal(multibyte, 1, "65536 two-byte characters are exactly 128 KiB");
   for (const k of [`"k".repeat(131073)`, `"é".repeat(65536) + "k"`]) {
-    const r = await probe("keysize", `await ctx.storage.put(${k}, 1)`);
-    assert.equal(r.ok, false);
-    assert.equal(r.name, "RangeError");
-    assert.match(r.message, /131072/);
+    for (const op of ["put(K, 1)", "get(K)", "delete(K)", "get([K])", "delete([K])", "put({ [K]: 1 })"]) {
+      const r = await probe("keysize", `const K = ${k}; await ctx.storage.${op}`);
+      assert.equal(r.ok, false, op);
+      assert.equal(r.name, "RangeError", op);
+      assert.match(r.message, /^Keys cannot be larger than 131072 bytes\. A key of size 131073 was provided/, op);
+    }
   }
+});
+
+test("values: a 128 KiB string, ArrayBuffer or typed array fits, as on Cloudflare; a batch of 128 of them too", async () => {
+  const v = await ok("val128", `
+    const s = "x".repeat(131072), ab = new ArrayBuffer(131072), u8 = new Uint8Array(131072).fill(7);
+    await ctx.storage.put({ s, ab, u8 });
+    const m = await ctx.storage.get(["s", "ab", "u8"]);
+    return [m.get("s").length, m.get("ab").byteLength, m.get("u8").length, m.get("u8")[131071]];`);
+  assert.deepEqual(v, [131072, 131072, 131072, 7]);
+  const many = await ok("val128", `
+    const big = "y".repeat(131072);
+    const entries = Object.fromEntries(Array.from({ length: 128 }, (_, i) => ["b" + i, big]));
+    await ctx.storage.put(entries);
+    return (await ctx.storage.list({ prefix: "b" })).size;`);
+  assert.equal(many, 128);
+  const over = await probe("val128", `await ctx.storage.put("o", new Uint8Array(131200))`);
+  assert.equal(over.name, "RangeError");
+  assert.match(over.message, /^Values cannot be larger than 131072 bytes\. A value of size \d+ was provided/);
+});
+
+// Checked against workerd with the same calls.
+test("arguments are converted as on Cloudflare: keys and list options to strings, undefined entries dropped, limit", async () => {
+  const v = await ok("convert", `
+    const s = ctx.storage;
+    await s.put({ a: undefined, b: 1 });
+    const afterUndef = [...(await s.list())];
+    await s.put(123, "num");
+    await s.put(null, "nul");
+    await s.put(true, "yes");
+    const got = [await s.get(123), await s.get("123"), await s.get(null), [...(await s.get([true, 123]))]];
+    const prefixNull = [...(await s.list({ prefix: null })).keys()];
+    const prefixNum = [...(await s.list({ prefix: 12 })).keys()];
+    const limits = [];
+    for (const l of [1.5, "2", 0, -1, 0.5, NaN, Infinity, null]) {
+      try { limits.push((await s.list({ limit: l })).size); } catch (e) { limits.push(e.name); }
+    }
+    let both;
+    try { await s.list({ start: "a", startAfter: "b" }); } catch (e) { both = e.name; }
+    const many = Object.fromEntries(Array.from({ length: 200 }, (_, i) => ["u" + i, i < 3 ? i : undefined]));
+    await s.put(many);
+    const manyKept = (await s.list({ prefix: "u" })).size;
+    return { afterUndef, got, prefixNull, prefixNum, limits, both, manyKept, deleted: await s.delete(123) };`);
+  assert.deepEqual(v, {
+    afterUndef: [["b", 1]], got: ["num", "num", "nul", [["123", "num"], ["true", "yes"]]],
+    prefixNull: ["null"], prefixNum: ["123"],
+    limits: [1, 2, "TypeError", "TypeError", "TypeError", "TypeError", "TypeError", "TypeError"],
+    both: "TypeError", manyKept: 3, deleted: true,
+  });
+  const lim = await probe("convert", `await ctx.storage.list({ limit: 0 })`);
+  assert.match(lim.message, /^List limit must be positive/);
 });

@@ -748,6 +748,75 @@ static void test_cache(void **state)
     free(dir);
 }
 
+/* Writes key=val straight into the instance's file through a connection of
+ * its own, behind the store's back: a read the store answers from memory
+ * does not see it, one that goes to SQLite does. */
+static void write_behind(store_kv_t *kv, const char *k, const char *v)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(store_kv_path(kv), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO _do_kv(key, value) VALUES(?, ?)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, k, (int)strlen(k), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, v, (int)strlen(v), SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Hot keys are answered from memory (a change made behind the store's back
+ * is not seen), and the cache is bounded: past 64 keys, or 32 KiB of
+ * values, the least recently used go, and reading them goes to SQLite. */
+static void test_cache_bounded(void **state)
+{
+    char *dir = new_data_dir();
+    store_shard_t *s = store_shard_new(dir, STORE_DURABILITY_PROCESS, 4);
+    store_kv_t *kv = kv_str(s, "bounded");
+    put_s(kv, "hot", "from memory");
+    put_s(kv, "cold", "v1");
+    commit(kv);
+    expect_s(kv, "hot", "from memory");
+    write_behind(kv, "hot", "from sqlite");
+    for (int i = 0; i < 100; i++)
+        expect_s(kv, "hot", "from memory"); /* repeated reads never touch SQLite */
+    /* 70 other keys read once each push "hot" out (64 entries at most) */
+    for (int i = 0; i < 70; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        put_s(kv, k, "x");
+    }
+    commit(kv);
+    expect_s(kv, "hot", "from sqlite");
+    /* and so do a few big values (32 KiB in all) */
+    expect_s(kv, "hot", "from sqlite");
+    write_behind(kv, "hot", "from sqlite 2");
+    expect_s(kv, "hot", "from sqlite"); /* cached again */
+    char big[6001];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (int i = 0; i < 6; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "big%d", i);
+        put_s(kv, k, big);
+    }
+    commit(kv);
+    expect_s(kv, "hot", "from sqlite 2");
+    /* a value over 8 KiB is never kept */
+    char huge[9001];
+    memset(huge, 'h', sizeof huge - 1);
+    huge[sizeof huge - 1] = 0;
+    put_s(kv, "huge", huge);
+    commit(kv);
+    write_behind(kv, "huge", "small now");
+    expect_s(kv, "huge", "small now");
+    store_kv_free(kv);
+    store_shard_free(s);
+    free(dir);
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 static void test_commit_failure(void **state)
@@ -1009,11 +1078,18 @@ static int rows_row(void *arg, int n, const store_value_t *vals)
 static int sql(store_kv_t *kv, const char *q, const store_value_t *b, int nb, rows_t *r,
                store_sql_stats_t *stats, char *err)
 {
-    store_sql_sink_t sink = {rows_columns, rows_row, r};
+    store_sql_sink_t sink = {.columns = rows_columns, .row = rows_row, .arg = r};
     store_sql_stats_t st;
     memset(r, 0, sizeof *r);
     err[0] = 0;
     return store_sql_exec(kv, q, strlen(q), b, nb, &sink, stats ? stats : &st, err, 256);
+}
+
+static int interrupt_asked;
+
+static int stop_after_ten(void *arg)
+{
+    return ++interrupt_asked >= 10;
 }
 
 static void test_sql(void **state)
@@ -1053,13 +1129,15 @@ static void test_sql(void **state)
     assert_string_equal(r.cols[0], "two");
     assert_int_equal(r.v[0][0].i, 2);
     assert_int_equal(sql(kv, "SELECT ?; SELECT 2", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "only the last statement"));
+    assert_non_null(strstr(err, "only the last statement can have parameters"));
     assert_int_equal(sql(kv, "SELECT ?, ?", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "2 parameters but 1 value"));
+    assert_non_null(strstr(err, "2 parameters but 1 value was given"));
     assert_int_equal(sql(kv, "SELECT 1", b, 1, &r, NULL, err), -1);
     assert_non_null(strstr(err, "0 parameters but 1 value"));
     assert_int_equal(sql(kv, "-- only a comment", b, 1, &r, NULL, err), -1);
-    assert_non_null(strstr(err, "no parameters"));
+    assert_non_null(strstr(err, "did not contain a statement"));
+    assert_int_equal(sql(kv, " ; /* */ ", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "did not contain a statement"));
     /* SQLite's own messages */
     assert_int_equal(sql(kv, "SELECT * FROM nope", NULL, 0, &r, NULL, err), -1);
     assert_non_null(strstr(err, "no such table: nope"));
@@ -1077,6 +1155,21 @@ static void test_sql(void **state)
         if (!strstr(err, "cannot be used") && !strstr(err, "reserved"))
             fail_msg("'%s': unexpected message '%s'", refused[i], err);
     }
+    /* the limits, and a statement the caller's budget stops */
+    assert_int_equal(sql(kv, "SELECT zeroblob(2000001)", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "too big"));
+    assert_int_equal(sql(kv, "SELECT fts3_tokenizer('simple')", NULL, 0, &r, NULL, err), -1);
+    assert_non_null(strstr(err, "fts3_tokenizer"));
+    interrupt_asked = 0;
+    store_sql_sink_t stop = {.columns = rows_columns, .row = rows_row,
+                             .interrupted = stop_after_ten, .arg = &r};
+    const char *forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                          "SELECT count(*) FROM c";
+    assert_int_equal(store_sql_exec(kv, forever, strlen(forever), NULL, 0, &stop, &stats, err,
+                                    sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "interrupted"));
+    assert_int_equal(interrupt_asked, 10);
     assert_int_equal(sql(kv, "PRAGMA table_info(t)", NULL, 0, &r, NULL, err), 0);
     assert_int_equal(r.nrows, 4);
     assert_int_equal(sql(kv, "SELECT count(*) FROM sqlite_master WHERE name LIKE '_do_%'", NULL,
@@ -1208,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_list_cases),   cmocka_unit_test(test_no_file_until_written),
         cmocka_unit_test(test_path_layout),  cmocka_unit_test(test_reopen),
         cmocka_unit_test(test_lru),          cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cache_bounded),
         cmocka_unit_test(test_commit_failure), cmocka_unit_test(test_not_a_database),
         cmocka_unit_test(test_checkpoint),   cmocka_unit_test(test_jobs_on_threads),
         cmocka_unit_test(test_savepoints),   cmocka_unit_test(test_alarm),
