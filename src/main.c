@@ -108,6 +108,7 @@ static int serve(int argc, char **argv)
     cfg.actor.idle_evict_ms = 70000;
     cfg.actor.hibernate_ms = 10000;
     cfg.actor.alarm_retry_ms = 2000;
+    cfg.actor.block_timeout_ms = 30000; /* as on Cloudflare */
     cfg.actor.ws_max_sockets = 32768; /* as on Cloudflare */
     ws_limits_default(&cfg.actor.ws);
     cfg.actor.max_open_handles = 0; /* from the file limit, below */
@@ -192,6 +193,10 @@ static int serve(int argc, char **argv)
             if (!parse_u64(val, &n) || n < 1 || n > 3600000)
                 return usage_error("--alarm-retry-ms takes 1 to 3600000 (got \"%s\")", val);
             cfg.actor.alarm_retry_ms = n;
+        } else if (strcmp(a, "--block-timeout-ms") == 0) {
+            if (!parse_u64(val, &n) || n < 1 || n > 3600000)
+                return usage_error("--block-timeout-ms takes 1 to 3600000 (got \"%s\")", val);
+            cfg.actor.block_timeout_ms = n;
         } else if (strcmp(a, "--hibernate-ms") == 0) {
             if (!parse_u64(val, &n) || n < 1)
                 return usage_error("--hibernate-ms takes milliseconds (got \"%s\")", val);

@@ -89,6 +89,8 @@ typedef struct actor_config {
     size_t memory_limit;       /* per class runtime per shard */
     uint64_t idle_evict_ms;    /* idle instances are evicted after this */
     uint64_t alarm_retry_ms;   /* the first retry of a failed alarm() (then doubling) */
+    uint64_t block_timeout_ms; /* an instance whose input gate a blockConcurrencyWhile()
+                                  or transaction() keeps closed this long is reset */
     uint64_t hibernate_ms;     /* idle instances whose only ties are hibernatable
                                   WebSockets are evicted after this; the sockets stay */
     size_t max_open_handles;   /* SQLite handles per shard */

@@ -235,6 +235,9 @@ bool instance_idle(const instance_t *inst);
 void instance_evict(instance_t *inst);        /* drops JS state, frees the instance */
 void instance_hibernate(instance_t *inst);    /* drops JS state, keeps its sockets */
 void instance_reset(instance_t *inst, int status, const char *why);
+/* Its input gate has been closed for longer than the block timeout: the
+ * events it holds or runs fail, and a fresh instance takes the next ones. */
+void instance_block_timeout(instance_t *inst);
 void instance_commit_all_sync(instance_t *inst);
 void instance_release_held(instance_t *inst);
 void event_answer(event_t *ev, http_response_t *res);

@@ -245,6 +245,39 @@ void instance_reset(instance_t *inst, int status, const char *why)
         shard_mark_runnable(inst);
 }
 
+void instance_block_timeout(instance_t *inst)
+{
+    shard_t *s = inst->shard;
+    char why[200];
+    snprintf(why, sizeof why,
+             "kept its input gate closed for more than %llu ms (a blockConcurrencyWhile() or "
+             "transaction() callback that never settled)",
+             (unsigned long long)s->cfg.block_timeout_ms);
+    log_warn(inst->label, "%s; it has been reset", why);
+    /* The requests that waited behind the gate fail with the reason; the
+     * WebSocket and alarm events go to the fresh instance. */
+    event_t *ev = inst->queue;
+    inst->queue = inst->queue_tail = NULL;
+    while (ev) {
+        event_t *next = ev->next;
+        ev->next = NULL;
+        if (ev->kind == EV_HTTP) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "the Durable Object %s %s; it has been reset", inst->label,
+                     why);
+            event_fail(ev, 500, "DO_RESET", msg);
+        } else {
+            if (inst->queue_tail)
+                inst->queue_tail->next = ev;
+            else
+                inst->queue = ev;
+            inst->queue_tail = ev;
+        }
+        ev = next;
+    }
+    instance_reset(inst, 500, why);
+}
+
 void instance_hibernate(instance_t *inst)
 {
     drop_js(inst, 1011, "the Durable Object hibernated");

@@ -354,12 +354,16 @@ static void sweep_cb(uv_timer_t *h)
     uint64_t now = uv_hrtime();
     uint64_t idle_ns = s->cfg.idle_evict_ms * 1000000ULL;
     uint64_t hib_ns = s->cfg.hibernate_ms * 1000000ULL;
-    instance_t *dead[256];
-    int n = 0;
+    uint64_t block_ns = s->cfg.block_timeout_ms * 1000000ULL;
+    instance_t *dead[256], *stuck[64];
+    int n = 0, nstuck = 0;
     size_t it;
     for (map_entry_t *e = map_first(&s->instances, &it); e && n < 256;
          e = map_next(&s->instances, e, &it)) {
         instance_t *inst = e->value;
+        if (inst->api.blocked > 0 && block_ns && !inst->admin_hold && nstuck < 64 &&
+            now - inst->api.blocked_since_ns >= block_ns)
+            stuck[nstuck++] = inst;
         if (!instance_idle(inst))
             continue;
         if (inst->api.nsockets == 0) {
@@ -373,6 +377,8 @@ static void sweep_cb(uv_timer_t *h)
             instance_hibernate(inst);
         }
     }
+    for (int i = 0; i < nstuck; i++)
+        instance_block_timeout(stuck[i]);
     for (int i = 0; i < n; i++) {
         log_info(dead[i]->label, "evicted after %llu ms idle (storage kept)",
                  (unsigned long long)((now - dead[i]->last_used_ns) / 1000000));
@@ -616,9 +622,11 @@ static void *shard_main(void *arg)
     s->kick.data = s;
     uv_timer_init(&s->loop, &s->sweep);
     s->sweep.data = s;
-    uint64_t period = (s->cfg.idle_evict_ms < s->cfg.hibernate_ms ? s->cfg.idle_evict_ms
-                                                                   : s->cfg.hibernate_ms) /
-                      4;
+    uint64_t period = s->cfg.idle_evict_ms < s->cfg.hibernate_ms ? s->cfg.idle_evict_ms
+                                                                  : s->cfg.hibernate_ms;
+    if (s->cfg.block_timeout_ms && s->cfg.block_timeout_ms < period)
+        period = s->cfg.block_timeout_ms;
+    period /= 4;
     if (period < 10)
         period = 10;
     if (period > 1000)

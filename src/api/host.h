@@ -80,7 +80,9 @@ struct api_state {
     bool has_alarm_handler; /* the class has an alarm() method (set by the actor) */
     int64_t alarm_running;  /* the time of the alarm whose handler runs now (0: none);
                                getAlarm() hides it until the handler sets another */
-    int blocked;            /* blockConcurrencyWhile callbacks not yet settled */
+    int blocked;            /* blockConcurrencyWhile and transaction() callbacks not
+                               yet settled: the input gate is closed (api_state_block) */
+    uint64_t blocked_since_ns; /* when blocked last went from 0 to 1 (uv_hrtime) */
     bool block_failed;      /* one of them rejected: the instance must be reset */
     api_timer_t *timers;    /* this instance's live timers */
     size_t ntimers;

@@ -137,6 +137,12 @@ static JSValue block_settled(JSContext *ctx, JSValueConst this_val, int argc, JS
     return JS_DupValue(ctx, argc > 0 ? argv[0] : JS_UNDEFINED);
 }
 
+void api_state_block(api_state_t *st)
+{
+    if (st->blocked++ == 0)
+        st->blocked_since_ns = uv_hrtime();
+}
+
 static JSValue state_block_concurrency_while(JSContext *ctx, JSValueConst this_val, int argc,
                                              JSValueConst *argv)
 {
@@ -147,7 +153,7 @@ static JSValue state_block_concurrency_while(JSContext *ctx, JSValueConst this_v
         return JS_ThrowTypeError(ctx, "blockConcurrencyWhile() needs a function");
     /* The gate closes before the callback runs and opens when its promise
      * settles; a rejection resets the object, as on Cloudflare. */
-    st->blocked++;
+    api_state_block(st);
     JSValue ret = JS_Call(ctx, argv[0], JS_UNDEFINED, 0, NULL);
     JSValue p;
     if (JS_IsException(ret)) {

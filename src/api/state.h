@@ -22,6 +22,12 @@ void api_state_free_context(JSContext *ctx);
 /* Detaches every JS object from st and cancels its timers. */
 void api_state_reset(JSContext *ctx, api_state_t *st);
 
+/* Closes the input gate once more (blockConcurrencyWhile, transaction());
+ * the callback that settles it decrements st->blocked and calls
+ * st->unblocked. The actor resets an instance whose gate stays closed too
+ * long (a callback that never settles), as Cloudflare does after 30 s. */
+void api_state_block(api_state_t *st);
+
 /* Storage limits (DESIGN.md 1.8). A value is measured encoded, with the
  * same allowance for the encoding's own bytes as Cloudflare gives its
  * serialization (34 bytes), so that a 128 KiB string or ArrayBuffer fits. */

@@ -417,7 +417,7 @@ JSValue api_storage_transaction(JSContext *ctx, JSValueConst this_val, int argc,
     t->resolve = rf[0];
     t->reject = rf[1];
     t->result = JS_UNDEFINED;
-    st->blocked++;
+    api_state_block(st);
     if (h->sync_txns > 0) {
         /* Inside transactionSync(), which ends before this could: it starts
          * once the synchronous code is over, as on Cloudflare. */

@@ -29,6 +29,7 @@
     pad "[--memory-limit-mb N] [--idle-evict-ms N] [--max-body-bytes N]\n" \
     pad "[--header-timeout-ms N] [--max-open-dbs N] [--hibernate-ms N]\n" \
     pad "[--ws-ping-ms N] [--ws-max-per-instance N] [--alarm-retry-ms N]\n" \
+    pad "[--block-timeout-ms N]\n" \
     pad "[--allow-fetch HOST|CIDR]... [--fetch-ca FILE]\n"
 
 static const char usage_overview[] =
@@ -103,6 +104,9 @@ static const char usage_serve[] =
     "                         429 (default 32768)\n"
     "  --alarm-retry-ms N     wait before the first retry of a failed alarm(); each next\n"
     "                         retry waits twice as long, six at most (default 2000)\n"
+    "  --block-timeout-ms N   reset an instance whose blockConcurrencyWhile() or\n"
+    "                         transaction() keeps its input gate closed N ms; the\n"
+    "                         requests it holds fail with 500 (default 30000)\n"
     "  --allow-fetch HOST|CIDR\n"
     "                         let classes fetch() this host (api.internal, *.internal),\n"
     "                         address or range (10.0.0.0/8); repeatable. Otherwise\n"

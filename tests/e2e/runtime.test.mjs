@@ -13,7 +13,7 @@ const probeSrc = await readFile(join(root, "tests/e2e/classes/probe.js"), "utf8"
 
 let srv;
 before(async () => {
-  srv = await startServer({ args: ["--threads", "1"] });
+  srv = await startServer({ args: ["--threads", "1", "--block-timeout-ms", "1500"] });
   await srv.deploy("probe", probeSrc);
 });
 after(async () => srv && srv.cleanup());
@@ -129,6 +129,38 @@ test("blockConcurrencyWhile holds other events until its promise settles; a reje
   const after = await ok("bcw", "return [self.created, self.ready ?? null]");
   assert.ok(after[0] > first, "a fresh instance was constructed");
   assert.equal(after[1], null, "its memory starts over");
+});
+
+test("a blockConcurrencyWhile() or transaction() that never settles resets the instance after the block timeout", async () => {
+  const born = await ok("stuck", "return self.created");
+  // The request that starts the callback does not await it, so it answers.
+  assert.equal(await ok("stuck", "ctx.blockConcurrencyWhile(() => new Promise(() => {})); return 1"), 1);
+  const t0 = Date.now();
+  const held = await srv.json("/_do/probe/stuck", { method: "POST", body: "return 'ran'" });
+  assert.equal(held.status, 500, JSON.stringify(held.body));
+  assert.equal(held.body.error.code, "DO_RESET");
+  assert.match(held.body.error.message, /kept its input gate closed for more than 1500 ms \(a blockConcurrencyWhile\(\) or transaction\(\) callback that never settled\)/);
+  assert.ok(Date.now() - t0 >= 1000, `held ${Date.now() - t0} ms, not until the timeout`);
+  await waitFor(() => /probe\/stuck.*kept its input gate closed.*it has been reset/.test(srv.log), { what: "the log line" });
+  const fresh = await ok("stuck", "return self.created");
+  assert.ok(fresh > born, "a fresh instance answers the next request");
+
+  // A transaction that never ends: its writes are rolled back with the
+  // reset. The answer of the request that started it waits for those writes
+  // (the output gate), and goes out once they are gone.
+  const starter = ok("stuck-txn", `
+    ctx.storage.transaction(async (txn) => {
+      await txn.put("half", 1);
+      console.log("transaction started");
+      await new Promise(() => {});
+    });
+    return 1`);
+  await waitFor(() => /probe\/stuck-txn.*transaction started/.test(srv.log), { what: "the transaction to start" });
+  const heldTxn = await srv.json("/_do/probe/stuck-txn", { method: "POST", body: "return 'ran'" });
+  assert.equal(heldTxn.status, 500, JSON.stringify(heldTxn.body));
+  assert.equal(heldTxn.body.error.code, "DO_RESET");
+  assert.equal(await starter, 1);
+  assert.equal(await ok("stuck-txn", `return (await ctx.storage.get("half")) ?? "rolled back"`), "rolled back");
 });
 
 test("waitUntil: the answer goes out at once, the work finishes, a rejection is logged", async () => {
