@@ -3,7 +3,9 @@
  * prelude's fetch() (src/api/web/65_fetch.js) is built on. Each transfer
  * buffers at most about 1 MiB of body that JS has not taken; past it curl
  * is paused, so a slow reader slows the server down instead of growing
- * memory. Must not depend on actor/: JS is entered through
+ * memory. A request body that is a stream is sent chunked as JS writes it
+ * (fetchWrite), with at most about 64 KiB waiting for curl before JS is
+ * told to wait (EV_DRAIN). Must not depend on actor/: JS is entered through
  * host->run_callback only. */
 #include "fetch.h"
 
@@ -24,11 +26,13 @@
 #include "fetch_head.h"
 #include "fetch_policy.h"
 #include "natives.h"
+#include "web.h"
 
 #define FETCH_BUFFER_HIGH ((size_t)1 << 20)
+#define FETCH_UPLOAD_HIGH ((size_t)64 << 10)
 #define FETCH_CONNECT_TIMEOUT_MS 30000L
 
-enum { EV_HEAD = 1, EV_DATA = 2, EV_END = 3, EV_ERROR = 4 };
+enum { EV_HEAD = 1, EV_DATA = 2, EV_END = 3, EV_ERROR = 4, EV_DRAIN = 5 };
 
 typedef struct api_fetch api_fetch_t;
 typedef struct api_fetcher api_fetcher_t;
@@ -69,6 +73,11 @@ struct api_fetch {
     char host[256];
     char *url_text;
     bool queued, active, head_done, head_delivered, finished, want, paused, decoding;
+    /* A streamed request body: what JS wrote and curl has not read yet
+     * (from up_off on); JS ended it; curl waits for more; JS waits for room. */
+    bool streamed, up_ended, up_paused, up_want_drain, up_drain_ready;
+    buf_t up;
+    size_t up_off;
     CURLcode result;
     fetch_head_t head;
     buf_t data;
@@ -318,6 +327,7 @@ static void detach(api_fetch_t *t)
     free(t->url_text);
     t->url_text = NULL;
     buf_deinit(&t->data);
+    buf_deinit(&t->up);
     fetch_head_deinit(&t->head);
     JS_FreeValue(t->ctx, t->on_event);
     t->on_event = JS_UNDEFINED;
@@ -381,6 +391,40 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userdata)
     if (t->want)
         mark_ready(t);
     return len;
+}
+
+/* The streamed request body: what JS has written, else a pause until it
+ * writes more (fetch_write) or ends it (fetch_end). */
+static size_t read_cb(char *p, size_t size, size_t n, void *userdata)
+{
+    api_fetch_t *t = userdata;
+    size_t room = size * n, have = t->up.len - t->up_off;
+    if (have == 0) {
+        if (t->up_ended)
+            return 0;
+        t->up_paused = true;
+        return CURL_READFUNC_PAUSE;
+    }
+    size_t k = have < room ? have : room;
+    memcpy(p, t->up.data + t->up_off, k);
+    t->up_off += k;
+    if (t->up_off == t->up.len) {
+        buf_reset(&t->up);
+        t->up_off = 0;
+    }
+    if (t->up_want_drain && t->up.len - t->up_off < FETCH_UPLOAD_HIGH / 2) {
+        t->up_want_drain = false;
+        t->up_drain_ready = true;
+        mark_ready(t);
+    }
+    return k;
+}
+
+/* curl's pause state of both directions, from the flags. */
+static void apply_pause(api_fetch_t *t)
+{
+    if (t->easy && t->active)
+        curl_easy_pause(t->easy, (t->paused ? CURLPAUSE_RECV : 0) | (t->up_paused ? CURLPAUSE_SEND : 0));
 }
 
 static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
@@ -523,7 +567,15 @@ static void unpause(api_fetch_t *t)
 {
     if (t->paused && t->easy) {
         t->paused = false;
-        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+        apply_pause(t);
+    }
+}
+
+static void unpause_send(api_fetch_t *t)
+{
+    if (t->up_paused && t->easy) {
+        t->up_paused = false;
+        apply_pause(t);
     }
 }
 
@@ -531,6 +583,14 @@ static void deliver(api_fetch_t *t)
 {
     if (!t->owner || !t->f->host)
         return;
+    if (t->up_drain_ready) {
+        /* Before the head: an upload usually ends before the answer starts. */
+        t->up_drain_ready = false;
+        JSValue argv[1] = {JS_NewInt32(t->ctx, EV_DRAIN)};
+        call_js(t, 1, argv);
+        if (!t->owner)
+            return;
+    }
     if (!t->head_delivered) {
         if (t->head_done) {
             t->head_delivered = true;
@@ -695,7 +755,8 @@ static JSValue fetch_check(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     return JS_UNDEFINED;
 }
 
-/* native.fetchStart(method, url, [name, value, ...], Uint8Array|null, onEvent) -> handle */
+/* native.fetchStart(method, url, [name, value, ...], body, onEvent) -> handle; body is null, a
+ * Uint8Array, or true for a stream written with fetchWrite and ended with fetchEnd. */
 static JSValue fetch_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     api_host_t *host = api_host(ctx);
@@ -791,26 +852,28 @@ static JSValue fetch_start(JSContext *ctx, JSValueConst this_val, int argc, JSVa
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
     }
 
-    bool has_body = !JS_IsNull(argv[3]) && !JS_IsUndefined(argv[3]);
+    t->streamed = JS_IsBool(argv[3]) && JS_ToBool(ctx, argv[3]);
+    bool has_body = t->streamed || (!JS_IsNull(argv[3]) && !JS_IsUndefined(argv[3]));
     size_t body_len = 0;
-    if (has_body) {
-        size_t off = 0, len = 0, bpe = 0, size = 0;
-        JSValue ab = JS_GetTypedArrayBuffer(ctx, argv[3], &off, &len, &bpe);
-        if (JS_IsException(ab))
+    if (has_body && !t->streamed) {
+        uint8_t *bytes;
+        if (web_get_bytes(ctx, argv[3], &bytes, &body_len) < 0)
             goto fail;
-        uint8_t *base = JS_GetArrayBuffer(ctx, &size, ab);
-        JS_FreeValue(ctx, ab);
-        if (!base && JS_HasException(ctx))
-            goto fail;
-        t->body = xmemdup(base ? base + off : (const uint8_t *)"", len ? len : 1);
-        body_len = len;
+        t->body = xmemdup(bytes ? bytes : (uint8_t *)"", body_len ? body_len : 1);
     }
     if (strcmp(method, "GET") == 0 && !has_body) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else {
-        if (has_body || strcmp(method, "POST") == 0) {
+        if (t->streamed) {
+            /* Length unknown: curl sends it chunked over HTTP/1.1 (as Workers
+             * send a stream) and as DATA frames over HTTP/2. */
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+            curl_easy_setopt(e, CURLOPT_READDATA, t);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        } else if (has_body || strcmp(method, "POST") == 0) {
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? (char *)t->body : "");
         }
@@ -882,6 +945,42 @@ static JSValue fetch_pull(JSContext *ctx, JSValueConst this_val, int argc, JSVal
     return JS_NewInt32(ctx, 0);
 }
 
+/* native.fetchWrite(handle, Uint8Array) -> 1 (write more), 0 (wait for the drain event), -1 (the
+ * transfer is over: stop). The bytes are copied. */
+static JSValue fetch_write(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_fetch_t *t = handle_of(ctx, argv[0]);
+    if (!t)
+        return throw_detached(ctx);
+    if (!t->owner || !t->streamed || t->up_ended || t->finished)
+        return JS_NewInt32(ctx, -1);
+    uint8_t *p;
+    size_t len;
+    if (argc < 2 || web_get_bytes(ctx, argv[1], &p, &len) < 0)
+        return JS_EXCEPTION;
+    if (t->up_off > 0 && t->up_off == t->up.len) {
+        buf_reset(&t->up);
+        t->up_off = 0;
+    }
+    buf_append(&t->up, p, len);
+    unpause_send(t);
+    if (t->up.len - t->up_off < FETCH_UPLOAD_HIGH)
+        return JS_NewInt32(ctx, 1);
+    t->up_want_drain = true;
+    return JS_NewInt32(ctx, 0);
+}
+
+/* native.fetchEnd(handle): the streamed body is complete. */
+static JSValue fetch_end(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_fetch_t *t = handle_of(ctx, argv[0]);
+    if (t && t->owner && t->streamed) {
+        t->up_ended = true;
+        unpause_send(t);
+    }
+    return JS_UNDEFINED;
+}
+
 /* native.fetchAbort(handle): stops the transfer; nothing more reaches JS. */
 static JSValue fetch_abort(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
@@ -896,6 +995,8 @@ static const JSCFunctionListEntry fetch_funcs[] = {
     JS_CFUNC_DEF("fetchStart", 5, fetch_start),
     JS_CFUNC_DEF("fetchPull", 1, fetch_pull),
     JS_CFUNC_DEF("fetchAbort", 1, fetch_abort),
+    JS_CFUNC_DEF("fetchWrite", 2, fetch_write),
+    JS_CFUNC_DEF("fetchEnd", 1, fetch_end),
 };
 
 void api_fetch_natives(JSContext *ctx, JSValueConst native)

@@ -50,7 +50,7 @@ test("request bodies of every kind reach the server with the right content type"
     const send = async (body, init = {}) => {
       const r = await fetch(url, { method: "POST", body, ...init });
       const j = await r.json();
-      return [j.headers["content-type"] ?? null, j.headers["content-length"] ?? null, j.body];
+      return [j.headers["content-type"] ?? null, j.headers["content-length"] ?? j.headers["transfer-encoding"] ?? null, j.body];
     };
     const fd = new FormData();
     fd.append("name", "ada");
@@ -78,7 +78,7 @@ test("request bodies of every kind reach the server with the right content type"
   assert.deepEqual(v.view, [null, "2", Buffer.from([8, 7]).toString("base64")]);
   assert.deepEqual(v.params, ["application/x-www-form-urlencoded;charset=UTF-8", "14", b64("a=1+2&b=%C3%A9")]);
   assert.deepEqual(v.blob, ["application/json", "2", b64("{}")]);
-  assert.deepEqual(v.stream, [null, "3", b64("hi!")]);
+  assert.deepEqual(v.stream, [null, "chunked", b64("hi!")], "a stream goes as it comes, chunked");
   assert.deepEqual(v.custom, ["text/x-custom", "1", b64("x")]);
   assert.deepEqual(v.empty, ["text/plain;charset=UTF-8", "0", ""]);
   assert.match(v.formType, /^multipart\/form-data; boundary=/);
@@ -87,6 +87,75 @@ test("request bodies of every kind reach the server with the right content type"
   assert.deepEqual(v.put, ["PUT", "p"]);
   assert.deepEqual(v.del, ["DELETE", null]);
   assert.equal(v.patch, "PATCH");
+});
+
+test("a request body stream is sent as it is produced, in order, with backpressure", async () => {
+  const v = await ok("upload-live", `
+    const url = "${stub.url}";
+    const enc = new TextEncoder();
+    const ts = new TransformStream();
+    const w = ts.writable.getWriter();
+    const sent = fetch(url + "/upload-live?id=live1", { method: "POST", body: ts.readable });
+    await w.write(enc.encode("first;"));
+    // The server has the first part while the class has not written the rest.
+    let seen = { text: "" };
+    for (let i = 0; i < 500 && seen.text === ""; i++) {
+      seen = await (await fetch(url + "/live?id=live1")).json();
+      if (seen.text === "") await scheduler.wait(10);
+    }
+    await w.write(enc.encode("second"));
+    await w.close();
+    const first = await (await sent).json();
+
+    // 4 MiB pulled 64 KiB at a time: the source is pulled as the server takes it.
+    let pulls = 0;
+    const piece = new Uint8Array(65536).map((_, i) => i % 251);
+    const big = new ReadableStream({
+      pull(c) {
+        if (pulls++ === 64) return c.close();
+        c.enqueue(piece.slice());
+      },
+    }, { highWaterMark: 0 });
+    const second = await (await fetch(url + "/upload-live?id=big", { method: "POST", body: big })).json();
+    let sum = 0;
+    for (let k = 0; k < 64; k++) for (const b of piece) sum = (sum + b) % 65521;
+    return { seen, first, second, sum };`);
+  assert.equal(v.seen.text, "first;", "the first part arrived before the stream ended");
+  assert.equal(v.seen.ended, false);
+  assert.deepEqual([v.first.text, v.first.te], ["first;second", "chunked"]);
+  assert.equal(v.second.bytes, 64 * 65536);
+  assert.equal(v.second.sum, v.sum, "every byte, in order");
+});
+
+test("a request body stream that fails, gives no bytes, or is aborted fails the fetch and is cancelled", async () => {
+  const v = await ok("upload-errors", `
+    const url = "${stub.url}/echo";
+    const out = {};
+    const broken = new ReadableStream({
+      start(c) { c.enqueue(new Uint8Array([1])); },
+      pull(c) { c.error(new RangeError("source broke")); },
+    });
+    try { await fetch(url, { method: "POST", body: broken }); out.broken = "no error"; }
+    catch (e) { out.broken = [e.name, e.message]; }
+    try { await fetch(url, { method: "POST", body: ReadableStream.from(["text"]) }); out.text = "no error"; }
+    catch (e) { out.text = [e.name, e.message]; }
+    const ac = new AbortController();
+    let n = 0, cancelled = null;
+    const stalled = new ReadableStream({
+      pull(c) {
+        if (n++ === 0) return c.enqueue(new Uint8Array([7]));
+        ac.abort(); // once the first piece is taken
+        return new Promise(() => {});
+      },
+      cancel(reason) { cancelled = reason && reason.name; },
+    }, { highWaterMark: 0 });
+    try { await fetch(url, { method: "POST", body: stalled, signal: ac.signal }); out.aborted = "no error"; }
+    catch (e) { out.aborted = [e.name, cancelled]; }
+    return out;`);
+  assert.deepEqual(v.broken, ["RangeError", "source broke"]);
+  assert.equal(v.text[0], "TypeError");
+  assert.match(v.text[1], /fetch: the stream gave a string chunk; a body stream must give bytes/);
+  assert.deepEqual(v.aborted, ["AbortError", "AbortError"]);
 });
 
 test("request headers go as given; curl adds none of its own but Host and Accept", async () => {
@@ -230,6 +299,10 @@ test("redirects: follow (with the method rules), manual, error, too many, cross-
     };
     const kept = await (await fetch(to("/echo", 307), { method: "POST", body: "kept" })).json();
     out.body307 = kept.text;
+    const streamBody = () => ReadableStream.from([new Uint8Array([49])]);
+    try { await fetch(to("/echo", 307), { method: "POST", body: streamBody() }); out.stream307 = "no error"; }
+    catch (e) { out.stream307 = [e.name, e.message]; }
+    out.stream303 = await get(to("/echo", 303), { method: "POST", body: streamBody() });
     const manual = await fetch(to("/echo", 302), { redirect: "manual" });
     out.manual = [manual.status, manual.headers.get("location"), manual.redirected, await manual.text()];
     try { await fetch(to("/echo", 301), { redirect: "error" }); out.error = "no error"; } catch (e) { out.error = [e.name, e.message]; }
@@ -246,6 +319,9 @@ test("redirects: follow (with the method rules), manual, error, too many, cross-
   assert.deepEqual(v.s307, [200, true, `${stub.url}/echo`, "POST"]);
   assert.deepEqual(v.s308, [200, true, `${stub.url}/echo`, "POST"]);
   assert.equal(v.body307, "kept");
+  assert.equal(v.stream307[0], "TypeError", "a sent stream cannot go to the next hop");
+  assert.match(v.stream307[1], /needs the request body again, but it was a stream and has been sent/);
+  assert.deepEqual(v.stream303, [200, true, `${stub.url}/echo`, "GET"], "303 drops the body, so a stream is fine");
   assert.deepEqual(v.manual, [302, "/echo", false, "moved"]);
   assert.equal(v.error[0], "TypeError");
   assert.match(v.error[1], /redirect mode is "error"/);

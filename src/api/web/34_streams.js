@@ -1490,9 +1490,10 @@ async function streamReadAll(stream, what = "Body") {
     return out;
 }
 
-// What the runtime reads a streamed response body through: next() gives a Uint8Array, or null at
-// the end; cancel(reason) stops the stream when the client has gone away.
-function streamPump(stream) {
+// What the runtime reads a streamed body through (a response it sends, a fetch() request body):
+// next() gives a Uint8Array, or null at the end; cancel(reason) stops the stream when the other
+// side has gone away. `what` names the body in errors.
+function streamPump(stream, what = "Response") {
     const rs = rsRecord(stream);
     const reader = new ReaderRecord("default");
     readerGenericInitialize(reader, rs);
@@ -1502,7 +1503,7 @@ function streamPump(stream) {
             return defaultReaderReadPromise(reader).then(({ value, done }) => {
                 if (done)
                     return null;
-                const v = chunkBytes(value, "Response");
+                const v = chunkBytes(value, what);
                 return v.byteLength === 0 ? new Uint8Array(0) : v;
             });
         },

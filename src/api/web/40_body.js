@@ -168,13 +168,14 @@ function bodyForWire(st) {
     return streamPump(st.stream);
 }
 
-// The body's bytes for an outgoing fetch(): read to the end first when it is a stream.
-async function bodyBytesForFetch(st) {
+// The body of an outgoing fetch(): its bytes when they are at hand (null for none), else a pump
+// over the stream, which fetch() sends as it is produced.
+function bodyForFetch(st) {
     if (st === null)
         return null;
     bodyCheckUsable(st);
     const d = bodyTakeSync(st);
     if (d !== undefined)
         return dataBytes(d);
-    return streamReadAll(st.stream, "fetch");
+    return streamPump(st.stream, "fetch");
 }

@@ -1,22 +1,32 @@
 // fetch() (WHATWG Fetch, as Workers have it): one transfer per hop through the native transfer
 // machinery (src/api/fetch.c), redirects followed here (follow, manual, error), AbortSignal, and
-// the response body as a byte stream read as it arrives.
+// the response body as a byte stream read as it arrives. A request body that is a stream is sent
+// as it is produced (chunked), never held whole.
 
 const MAX_REDIRECTS = 20;
-const FETCH_EV_HEAD = 1, FETCH_EV_DATA = 2, FETCH_EV_END = 3, FETCH_EV_ERROR = 4;
+const FETCH_EV_HEAD = 1, FETCH_EV_DATA = 2, FETCH_EV_END = 3, FETCH_EV_ERROR = 4, FETCH_EV_DRAIN = 5;
 // Headers that describe a request body; a redirect that drops the body drops them too.
 const REQUEST_BODY_HEADERS = ["content-encoding", "content-language", "content-location", "content-type", "content-length"];
 
-// One hop: resolves with the Response once its head has arrived.
+// One hop: resolves with the Response once its head has arrived. body: null, a Uint8Array, or a
+// pump over the request's body stream (streamPump).
 function fetchOnce(method, url, headers, body, signal, redirected) {
     return new Promise((resolve, reject) => {
         let handle = null;
         let controller = null; // the body stream's controller, once there is a body
         let wake = null;       // resolves the pull waiting for an event
+        let drain = null;      // resolves the upload waiting for room
         let headSeen = false, over = false;
+        const upload = body === null || body instanceof Uint8Array ? null : body;
+        let uploadDone = upload === null;
 
         const finish = () => {
             over = true;
+            if (!uploadDone) {
+                // What the server did not take is cancelled, with the abort's reason if that was it.
+                uploadDone = true;
+                upload.cancel(signal !== null && signal.aborted ? signal.reason : new TypeError("fetch: the transfer ended before the whole request body was sent."));
+            }
             if (signal !== null)
                 signalRemoveAlgorithm(signal, onAbort);
             if (wake !== null) {
@@ -24,25 +34,62 @@ function fetchOnce(method, url, headers, body, signal, redirected) {
                 wake = null;
                 w();
             }
+            if (drain !== null) {
+                const d = drain;
+                drain = null;
+                d();
+            }
+        };
+        const fail = (err) => {
+            if (over)
+                return;
+            native.fetchAbort(handle);
+            if (!headSeen)
+                reject(err);
+            else if (controller !== null)
+                controller.error(err);
+            finish();
+        };
+        // Sends the request body stream as it comes; a stream that fails fails the fetch, and
+        // the end of the transfer (an answer, an error, an abort) cancels what is left of it.
+        const sendBody = async () => {
+            try {
+                while (!over) {
+                    const chunk = await upload.next();
+                    if (over)
+                        return;
+                    if (chunk === null) {
+                        uploadDone = true;
+                        native.fetchEnd(handle);
+                        return;
+                    }
+                    if (chunk.byteLength === 0)
+                        continue;
+                    if (native.fetchWrite(handle, chunk) === 0)
+                        await new Promise((d) => (drain = d));
+                }
+            } catch (e) {
+                uploadDone = true;
+                fail(e);
+            }
         };
         const closeBody = () => {
             controller.close();
             if (controller.byobRequest !== null)
                 controller.byobRequest.respond(0);
         };
-        const onAbort = (reason) => {
-            if (over)
-                return;
-            native.fetchAbort(handle);
-            if (!headSeen)
-                reject(reason);
-            else if (controller !== null)
-                controller.error(reason);
-            finish();
-        };
+        const onAbort = (reason) => fail(reason);
         const onEvent = (kind, a, b, c) => {
             if (over)
                 return;
+            if (kind === FETCH_EV_DRAIN) {
+                if (drain !== null) {
+                    const d = drain;
+                    drain = null;
+                    d();
+                }
+                return;
+            }
             if (kind === FETCH_EV_HEAD) {
                 headSeen = true;
                 const nullBody = method === "HEAD" || NULL_BODY_STATUSES.has(a);
@@ -105,11 +152,16 @@ function fetchOnce(method, url, headers, body, signal, redirected) {
         if (signal !== null)
             signalAddAlgorithm(signal, onAbort);
         try {
-            handle = native.fetchStart(method, url, headersWirePairs(headers), body, onEvent);
+            handle = native.fetchStart(method, url, headersWirePairs(headers), upload !== null ? true : body, onEvent);
         } catch (e) {
             finish();
             reject(e);
+            if (upload !== null)
+                upload.cancel(e);
+            return;
         }
+        if (upload !== null)
+            markHandled(sendBody());
     });
 }
 
@@ -137,7 +189,7 @@ async function fetchAsync(input, init) {
     let url = parsed.href;
     let method = request.method;
     const headers = new Headers(request.headers);
-    let body = await bodyBytesForFetch(requestBodyState(request));
+    let body = bodyForFetch(requestBodyState(request));
     if (signal.aborted)
         throw signal.reason;
     for (let hops = 0; ; hops++) {
@@ -166,6 +218,8 @@ async function fetchAsync(input, init) {
             for (const h of REQUEST_BODY_HEADERS)
                 headers.delete(h);
         }
+        if (body !== null && !(body instanceof Uint8Array))
+            throw new TypeError(`fetch: ${url} redirected (${status}) to ${next.href}, which needs the request body again, but it was a stream and has been sent; buffer the body first (await new Response(stream).arrayBuffer()) or use redirect: "manual".`);
         // Credentials do not follow a request to another origin.
         if (next.origin !== parsed.origin)
             headers.delete("authorization");

@@ -14,6 +14,7 @@ export class Stub {
     this.held = new Map();    // id -> function that answers it
     this.closed = new Set();  // ids whose client went away before the answer
     this.sockets = new Set();
+    this.live = new Map();    // id -> { text, ended }: an /upload-live body as it arrives
   }
 
   async start({ tls = null } = {}) {
@@ -38,7 +39,19 @@ export class Stub {
 
   handle(req, res) {
     const chunks = [];
-    req.on("data", (c) => chunks.push(c));
+    const u0 = new URL(req.url, "http://stub");
+    let live = null;
+    if (u0.pathname === "/upload-live") {
+      live = { text: "", bytes: 0, ended: false };
+      this.live.set(u0.searchParams.get("id"), live);
+    }
+    req.on("data", (c) => {
+      chunks.push(c);
+      if (live) {
+        live.bytes += c.length;
+        if (live.text.length < 1000) live.text += c.toString("utf8");
+      }
+    });
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       const u = new URL(req.url, "http://stub");
@@ -61,6 +74,19 @@ export class Stub {
           method: req.method, url: req.url, headers: req.headers,
           body: rec.body.toString("base64"), text: rec.body.toString("utf8"),
         }));
+        return;
+      }
+      case "/upload-live": {
+        // The body was recorded as it came (see handle); /live?id= shows it meanwhile.
+        this.live.get(q("id")).ended = true;
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ bytes: rec.body.length, text: rec.body.subarray(0, 1000).toString("utf8"),
+          te: req.headers["transfer-encoding"] ?? null, sum: [...rec.body].reduce((a, b) => (a + b) % 65521, 0) }));
+        return;
+      }
+      case "/live": {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(this.live.get(q("id")) ?? { text: "", bytes: 0, ended: false }));
         return;
       }
       case "/rawlatin": {
