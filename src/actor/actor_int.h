@@ -235,6 +235,9 @@ bool instance_idle(const instance_t *inst);
 void instance_evict(instance_t *inst);        /* drops JS state, frees the instance */
 void instance_hibernate(instance_t *inst);    /* drops JS state, keeps its sockets */
 void instance_reset(instance_t *inst, int status, const char *why);
+/* Why an instance must be reset after an entry failed ("exceeded its CPU
+ * time limit", ...), for instance_reset; written into buf. */
+const char *instance_failure(const instance_t *inst, char *buf, size_t len);
 /* Its input gate has been closed for longer than the block timeout: the
  * events it holds or runs fail, and a fresh instance takes the next ones. */
 void instance_block_timeout(instance_t *inst);

@@ -52,8 +52,10 @@ static void rt_run_callback(api_host_t *h, api_state_t *st, JSValueConst fn, int
         JS_Throw(rt->js->ctx, e);
     }
     JS_FreeValue(rt->js->ctx, r);
-    if (classrt_leave(rt, inst) < 0)
-        instance_reset(inst, 500, rt->js->timed_out ? "exceeded its CPU time limit" : "failed");
+    if (classrt_leave(rt, inst) < 0) {
+        char why[300];
+        instance_reset(inst, 500, instance_failure(inst, why, sizeof why));
+    }
 }
 
 void classrt_enter(classrt_t *rt, instance_t *inst)
@@ -115,7 +117,7 @@ int classrt_leave(classrt_t *rt, instance_t *inst)
         rt->oom_logged = true;
         rc = -1;
     }
-    if (inst && inst->api.block_failed)
+    if (inst && (inst->api.block_failed || inst->api.aborted))
         rc = -1;
     rt->host.current = NULL;
     rt->js->deadline_ns = 0;

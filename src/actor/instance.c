@@ -200,6 +200,7 @@ static void drop_js(instance_t *inst, int code, const char *reason)
     inst->obj = inst->state = inst->api.env = JS_UNDEFINED;
     inst->api.blocked = 0;
     inst->api.block_failed = false;
+    inst->api.aborted = false;
     classrt_release(inst->rt);
     inst->rt = NULL;
     inst->status = INST_COLD;
@@ -234,6 +235,21 @@ static void fail_inflight(instance_t *inst, int status, const char *why)
         }
     }
     inst->inflight = 0;
+}
+
+const char *instance_failure(const instance_t *inst, char *buf, size_t len)
+{
+    if (inst->rt && inst->rt->broken)
+        snprintf(buf, len, "ran out of memory");
+    else if (inst->rt && inst->rt->js->timed_out)
+        snprintf(buf, len, "exceeded its CPU time limit");
+    else if (inst->api.aborted)
+        snprintf(buf, len, "was aborted by its code (state.abort): %s", inst->api.abort_reason);
+    else if (inst->api.block_failed)
+        snprintf(buf, len, "failed: its blockConcurrencyWhile() callback threw");
+    else
+        snprintf(buf, len, "failed");
+    return buf;
 }
 
 void instance_reset(instance_t *inst, int status, const char *why)
@@ -480,6 +496,14 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
         } else {
             res = upgrade_answer(ev, ctx, value, res);
         }
+    } else if (inst->api.aborted) {
+        char msg[sizeof inst->label + sizeof inst->api.abort_reason + 100];
+        snprintf(msg, sizeof msg,
+                 "the Durable Object %s was aborted by its code (state.abort): %s; it has been "
+                 "reset",
+                 inst->label, inst->api.abort_reason);
+        res = http_response_error(500, "DO_ABORTED", msg);
+        inst->usage->errors++;
     } else if (inst->rt->js->timed_out) {
         /* The interrupt surfaced as the async handler's rejection. */
         char msg[300];
@@ -621,11 +645,8 @@ void instance_run(instance_t *inst)
     }
     while (inst->queue) {
         if (inst->reset_requested || (inst->rt && inst->rt->broken)) {
-            instance_reset(inst, 500,
-                           inst->rt && inst->rt->broken ? "ran out of memory"
-                           : inst->rt && inst->rt->js->timed_out
-                               ? "exceeded its CPU time limit"
-                               : "failed");
+            char why[300];
+            instance_reset(inst, 500, instance_failure(inst, why, sizeof why));
             continue;
         }
         /* Redeploy or delete: a fresh instance of the current code takes the
@@ -688,8 +709,8 @@ void instance_run(instance_t *inst)
         }
         deliver(inst, ev);
     }
-    if (inst->reset_requested)
-        instance_reset(inst, 500,
-                       inst->rt && inst->rt->js->timed_out ? "exceeded its CPU time limit"
-                                                           : "failed");
+    if (inst->reset_requested) {
+        char why[300];
+        instance_reset(inst, 500, instance_failure(inst, why, sizeof why));
+    }
 }

@@ -188,8 +188,10 @@ static void with_js(actor_stream_t *st, void (*fn)(actor_stream_t *, JSContext *
     }
     classrt_enter(rt, inst);
     fn(st, ctx);
-    if (classrt_leave(rt, inst) < 0)
-        instance_reset(inst, 500, rt->js->timed_out ? "exceeded its CPU time limit" : "failed");
+    if (classrt_leave(rt, inst) < 0) {
+        char why[300];
+        instance_reset(inst, 500, instance_failure(inst, why, sizeof why));
+    }
 }
 
 static bool window_open(const actor_stream_t *st)

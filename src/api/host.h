@@ -84,6 +84,8 @@ struct api_state {
                                yet settled: the input gate is closed (api_state_block) */
     uint64_t blocked_since_ns; /* when blocked last went from 0 to 1 (uv_hrtime) */
     bool block_failed;      /* one of them rejected: the instance must be reset */
+    bool aborted;           /* state.abort(reason) was called: likewise */
+    char abort_reason[200];
     api_timer_t *timers;    /* this instance's live timers */
     size_t ntimers;
     struct api_fetch *fetches; /* its outbound fetches: queued, connected, or body unread */

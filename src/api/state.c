@@ -221,9 +221,46 @@ static JSValue state_wait_until(JSContext *ctx, JSValueConst this_val, int argc,
     return JS_UNDEFINED;
 }
 
+/* state.abort(reason?): resets the object, as on Cloudflare. The error it
+ * throws cannot be caught, so the code that called it stops here; the
+ * actor fails the instance's events and resets it when the entry ends. */
+static JSValue state_abort(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    api_state_t *st = api_handle_state(ctx, this_val, state_class_id);
+    if (!st)
+        return JS_EXCEPTION;
+    const char *reason = NULL;
+    if (argc > 0 && !JS_IsUndefined(argv[0])) {
+        reason = JS_ToCString(ctx, argv[0]);
+        if (!reason)
+            return JS_EXCEPTION;
+    }
+    snprintf(st->abort_reason, sizeof st->abort_reason, "%s",
+             reason && *reason ? reason : "no reason given");
+    JS_FreeCString(ctx, reason);
+    st->aborted = true;
+    api_host_t *host = api_host(ctx);
+    if (host && host->log) {
+        buf_t b = BUF_INIT;
+        buf_printf(&b, "aborted by its code (state.abort): %s; the instance is reset",
+                   st->abort_reason);
+        host->log(host, 3, (const char *)b.data, b.len);
+        buf_deinit(&b);
+    }
+    JSValue err = JS_NewError(ctx);
+    buf_t m = BUF_INIT;
+    buf_printf(&m, "the Durable Object was aborted: %s", st->abort_reason);
+    JS_DefinePropertyValueStr(ctx, err, "message", JS_NewStringLen(ctx, (const char *)m.data, m.len),
+                              JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    buf_deinit(&m);
+    JS_SetUncatchableError(ctx, err, true);
+    return JS_Throw(ctx, err);
+}
+
 static const JSCFunctionListEntry state_proto_funcs[] = {
     JS_CFUNC_DEF("blockConcurrencyWhile", 1, state_block_concurrency_while),
     JS_CFUNC_DEF("waitUntil", 1, state_wait_until),
+    JS_CFUNC_DEF("abort", 1, state_abort),
     JS_PROP_STRING_DEF("[Symbol.toStringTag]", "DurableObjectState", JS_PROP_CONFIGURABLE),
 };
 

@@ -163,6 +163,29 @@ test("a blockConcurrencyWhile() or transaction() that never settles resets the i
   assert.equal(await ok("stuck-txn", `return (await ctx.storage.get("half")) ?? "rolled back"`), "rolled back");
 });
 
+test("state.abort(reason) resets the instance: it cannot be caught, the requests fail with the reason, the next one meets a fresh instance", async () => {
+  const born = await ok("aborter", "self.note = 'kept'; return self.created");
+  // A request in flight (awaiting a timer) when another one aborts.
+  const waiting = srv.json("/_do/probe/aborter", {
+    method: "POST", body: "self.waiting = true; await new Promise((r) => setTimeout(r, 60000)); return 'late'",
+  });
+  await waitFor(async () => (await ok("aborter", "return self.waiting ?? false")) === true, { what: "the first request to wait" });
+  const r = await srv.json("/_do/probe/aborter", {
+    method: "POST", body: `try { ctx.abort("time to go"); } catch (e) { return "caught " + e.message; } return "went on"`,
+  });
+  assert.equal(r.status, 500, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, "DO_ABORTED");
+  assert.match(r.body.error.message, /probe\/aborter was aborted by its code \(state\.abort\): time to go/);
+  const w = await waiting;
+  assert.equal(w.status, 500, JSON.stringify(w.body));
+  assert.equal(w.body.error.code, "DO_RESET");
+  assert.match(w.body.error.message, /was aborted by its code \(state\.abort\): time to go; it has been reset/);
+  await waitFor(() => /probe\/aborter.*aborted by its code \(state\.abort\): time to go/.test(srv.log), { what: "the log line" });
+  const after = await ok("aborter", "return [self.created, self.note ?? null]");
+  assert.ok(after[0] > born, "a fresh instance");
+  assert.equal(after[1], null, "its memory starts over");
+});
+
 test("waitUntil: the answer goes out at once, the work finishes, a rejection is logged", async () => {
   const t0 = Date.now();
   assert.equal(await ok("wu", `
