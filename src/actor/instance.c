@@ -460,6 +460,18 @@ static http_response_t *upgrade_answer(event_t *ev, JSContext *ctx, JSValueConst
     return res;
 }
 
+/* What the headers of a response take on the wire; Cloudflare allows 128 KB
+ * in all, and clients refuse much less than what a class could make. */
+#define RESPONSE_HEADERS_MAX (128u * 1024)
+
+static size_t header_bytes(const http_response_t *res)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < res->nheaders; i++)
+        n += res->headers[i].name_len + res->headers[i].value_len + 4;
+    return n;
+}
+
 static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, bool ok)
 {
     instance_t *inst = ev->inst;
@@ -491,6 +503,27 @@ static void settle(shard_t *s, event_t *ev, JSContext *ctx, JSValueConst value, 
             inst->usage->errors++;
             free(msg);
             JS_FreeValue(ctx, e);
+        } else if (header_bytes(res) > RESPONSE_HEADERS_MAX) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "the Durable Object's response has %zu bytes of headers, more than the %u "
+                     "allowed (128 KiB in all); send large data in the body",
+                     header_bytes(res), RESPONSE_HEADERS_MAX);
+            shard_class_log(s, inst->cls, inst->label, (const char *)inst->id, 3, msg,
+                            strlen(msg));
+            http_response_free(res);
+            if (!JS_IsUndefined(pump)) {
+                /* Its body stream is not going anywhere: stop its source. */
+                JSValue cancel = JS_GetPropertyStr(ctx, pump, "cancel");
+                JSValue r = JS_Call(ctx, cancel, pump, 0, NULL);
+                if (JS_IsException(r))
+                    JS_FreeValue(ctx, JS_GetException(ctx));
+                JS_FreeValue(ctx, r);
+                JS_FreeValue(ctx, cancel);
+                JS_FreeValue(ctx, pump);
+            }
+            res = http_response_error(500, "DO_BAD_RESPONSE", msg);
+            inst->usage->errors++;
         } else if (!JS_IsUndefined(pump)) {
             ev->stream = actor_stream_new(inst, ev, pump);
         } else {

@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import http from "node:http";
 import { join } from "node:path";
 import { startServer, waitFor } from "./lib/server.mjs";
 
@@ -184,6 +185,34 @@ test("state.abort(reason) resets the instance: it cannot be caught, the requests
   const after = await ok("aborter", "return [self.created, self.note ?? null]");
   assert.ok(after[0] > born, "a fresh instance");
   assert.equal(after[1], null, "its memory starts over");
+});
+
+test("response headers: 128 KiB in all are sent, one byte more is refused with a 500 that says why", async () => {
+  // A client that accepts large heads (fetch() stops at 16 KiB).
+  const post = (id, body) => new Promise((resolve, reject) => {
+    const req = http.request(`${srv.url}/_do/probe/${id}`, { method: "POST", maxHeaderSize: 1 << 20 }, (res) => {
+      const parts = [];
+      res.on("data", (c) => parts.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+  // One header counts its name, its value and 4 bytes (": " and CRLF): 5 + 131063 + 4 = 131072.
+  const fits = await post("bighead", "return new Response(null, { headers: { 'x-big': 'a'.repeat(131063) } })");
+  assert.equal(fits.status, 200, fits.body);
+  assert.equal(fits.headers["x-big"].length, 131063);
+  const over = await post("bighead", "return new Response(null, { headers: { 'x-big': 'a'.repeat(131064) } })");
+  assert.equal(over.status, 500, over.body);
+  const err = JSON.parse(over.body).error;
+  assert.equal(err.code, "DO_BAD_RESPONSE");
+  assert.match(err.message, /response has 131073 bytes of headers, more than the 131072 allowed/);
+  // A streamed response is held to it too, and its source is cancelled.
+  const streamed = await post("bighead", `
+    return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(1)); }, cancel() { self.cancelled = true; } }),
+      { headers: { 'x-big': 'a'.repeat(200000) } })`);
+  assert.equal(streamed.status, 500, streamed.body);
+  await waitFor(async () => (await ok("bighead", "return self.cancelled ?? false")) === true, { what: "the stream to be cancelled" });
 });
 
 test("waitUntil: the answer goes out at once, the work finishes, a rejection is logged", async () => {
