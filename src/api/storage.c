@@ -31,6 +31,16 @@ static void storage_finalizer(JSRuntime *rt, JSValue val)
 
 static JSClassDef storage_class = {"DurableObjectStorage", .finalizer = storage_finalizer};
 
+/* storage.kv, the synchronous KV API: the same keys as the async calls. */
+static JSClassID synckv_class_id;
+
+static void synckv_finalizer(JSRuntime *rt, JSValue val)
+{
+    api_handle_unref(JS_GetOpaque(val, synckv_class_id));
+}
+
+static JSClassDef synckv_class = {"SyncKvStorage", .finalizer = synckv_finalizer};
+
 /* A promise settled with v (ownership of v taken), or rejected with the
  * pending exception when v is JS_EXCEPTION. */
 JSValue api_settled(JSContext *ctx, JSValue v)
@@ -159,6 +169,8 @@ api_state_t *api_storage_state(JSContext *ctx, JSValueConst this_val)
     api_state_t *st = api_txn_state(ctx, this_val, &is_txn);
     if (is_txn)
         return st;
+    if (JS_GetOpaque(this_val, synckv_class_id))
+        return api_handle_state(ctx, this_val, synckv_class_id);
     return api_handle_state(ctx, this_val, storage_class_id);
 }
 
@@ -726,6 +738,67 @@ static JSValue storage_sync(JSContext *ctx, JSValueConst this_val, int argc, JSV
     return p;
 }
 
+/* ---- storage.kv: the same calls, answered at once ------------------------------------- */
+
+/* A single key, as the synchronous API takes (no array, no options). */
+static bool kv_one_key(JSContext *ctx, int argc, JSValueConst *argv, const char *call)
+{
+    if (argc < 1) {
+        JS_ThrowTypeError(ctx, "storage.kv.%s() needs a key", call);
+        return false;
+    }
+    if (JS_IsArray(ctx, argv[0])) {
+        JS_ThrowTypeError(ctx, "storage.kv.%s() takes one key, not an array; call it once per "
+                               "key (it is synchronous, so that costs nothing extra)",
+                          call);
+        return false;
+    }
+    return true;
+}
+
+static JSValue kv_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    return kv_one_key(ctx, argc, argv, "get") ? do_get(ctx, this_val, 1, argv) : JS_EXCEPTION;
+}
+
+static JSValue kv_put(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    if (!kv_one_key(ctx, argc, argv, "put"))
+        return JS_EXCEPTION;
+    if (JS_IsObject(argv[0]) && !JS_IsFunction(ctx, argv[0]))
+        return JS_ThrowTypeError(ctx, "storage.kv.put() takes a key and a value, not an object "
+                                      "of entries; call it once per key");
+    JSValueConst args[2] = {argv[0], argc > 1 ? argv[1] : JS_UNDEFINED};
+    return do_put(ctx, this_val, 2, args);
+}
+
+static JSValue kv_delete(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    return kv_one_key(ctx, argc, argv, "delete") ? do_delete(ctx, this_val, 1, argv)
+                                                 : JS_EXCEPTION;
+}
+
+/* list(options) -> an iterator of [key, value] in key order. */
+static JSValue kv_list(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    JSValue map = do_list(ctx, this_val, argc > 0 ? 1 : 0, argv);
+    if (JS_IsException(map))
+        return map;
+    JSValue entries = JS_GetPropertyStr(ctx, map, "entries");
+    JSValue it = JS_Call(ctx, entries, map, 0, NULL);
+    JS_FreeValue(ctx, entries);
+    JS_FreeValue(ctx, map);
+    return it;
+}
+
+static const JSCFunctionListEntry synckv_proto_funcs[] = {
+    JS_CFUNC_DEF("get", 1, kv_get),
+    JS_CFUNC_DEF("put", 2, kv_put),
+    JS_CFUNC_DEF("delete", 1, kv_delete),
+    JS_CFUNC_DEF("list", 1, kv_list),
+    JS_PROP_STRING_DEF("[Symbol.toStringTag]", "SyncKvStorage", JS_PROP_CONFIGURABLE),
+};
+
 #define STORAGE_METHODS                                                   \
     JS_CFUNC_DEF("get", 2, storage_get), JS_CFUNC_DEF("put", 3, storage_put), \
         JS_CFUNC_DEF("delete", 2, storage_delete),                        \
@@ -756,6 +829,14 @@ int api_storage_init_context(JSContext *ctx)
     JS_SetPropertyFunctionList(ctx, proto, storage_proto_funcs,
                                sizeof storage_proto_funcs / sizeof storage_proto_funcs[0]);
     JS_SetClassProto(ctx, storage_class_id, proto);
+    if (!synckv_class_id)
+        JS_NewClassID(&synckv_class_id);
+    if (JS_NewClass(JS_GetRuntime(ctx), synckv_class_id, &synckv_class) < 0)
+        return -1;
+    proto = JS_NewObject(ctx);
+    JS_SetPropertyFunctionList(ctx, proto, synckv_proto_funcs,
+                               sizeof synckv_proto_funcs / sizeof synckv_proto_funcs[0]);
+    JS_SetClassProto(ctx, synckv_class_id, proto);
     if (api_txn_init_context(ctx, txn_shared_funcs,
                              sizeof txn_shared_funcs / sizeof txn_shared_funcs[0]) < 0)
         return -1;
@@ -769,5 +850,14 @@ void api_storage_free_context(JSContext *ctx)
 
 JSValue api_storage_new(JSContext *ctx, api_handle_t *h)
 {
-    return api_wrap_handle(ctx, storage_class_id, h);
+    JSValue storage = api_wrap_handle(ctx, storage_class_id, h);
+    if (JS_IsException(storage))
+        return storage;
+    JSValue kv = api_wrap_handle(ctx, synckv_class_id, h);
+    if (JS_IsException(kv)) {
+        JS_FreeValue(ctx, storage);
+        return kv;
+    }
+    JS_DefinePropertyValueStr(ctx, storage, "kv", kv, JS_PROP_ENUMERABLE);
+    return storage;
 }

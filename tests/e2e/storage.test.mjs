@@ -275,3 +275,63 @@ test("arguments are converted as on Cloudflare: keys and list options to strings
   const lim = await probe("convert", `await ctx.storage.list({ limit: 0 })`);
   assert.match(lim.message, /^List limit must be positive/);
 });
+
+test("storage.kv: the synchronous KV API shares its keys with the async one, with the same limits, and survives a restart", async () => {
+  const v = await ok("synckv", `
+    const kv = ctx.storage.kv;
+    kv.put("a", { n: 1 });
+    kv.put("ab", { n: 2 });
+    kv.put("b", new Map([[1, 2]]));
+    await ctx.storage.put("c", "from async");
+    const out = {
+      tag: Object.prototype.toString.call(kv),
+      putReturns: kv.put("d", 4) === undefined,
+      a: kv.get("a"), missing: kv.get("nope") === undefined,
+      asyncSeesSync: (await ctx.storage.get("a")).n,
+      syncSeesAsync: kv.get("c"),
+      mapBack: kv.get("b") instanceof Map,
+      list: [...kv.list()].map(([k]) => k),
+      prefix: Array.from(kv.list({ prefix: "a" }), ([k, val]) => [k, val.n]),
+      reverse: [...kv.list({ reverse: true, limit: 2 })].map(([k]) => k),
+      range: [...kv.list({ startAfter: "a", end: "c" })].map(([k]) => k),
+      delYes: kv.delete("d"), delNo: kv.delete("d"),
+    };
+    const errs = {};
+    const tries = {
+      arrayGet: () => kv.get(["a"]), entriesPut: () => kv.put({ a: 1 }), undef: () => kv.put("u", undefined),
+      bigValue: () => kv.put("big", "x".repeat(131102)), bigKey: () => kv.put("k".repeat(131073), 1),
+      fits: () => kv.put("fits", "x".repeat(131101)),
+    };
+    for (const [name, f] of Object.entries(tries)) {
+      try { f(); errs[name] = "no error"; } catch (e) { errs[name] = e.name + ": " + e.message; }
+    }
+    out.errs = errs;
+    // In transactionSync(), a throw undoes the synchronous writes as well.
+    try { ctx.storage.transactionSync(() => { kv.put("t", 1); throw new Error("undo"); }); } catch {}
+    out.rolledBack = kv.get("t") === undefined;
+    kv.delete("fits");
+    return out;`);
+  assert.equal(v.tag, "[object SyncKvStorage]");
+  assert.equal(v.putReturns, true);
+  assert.deepEqual(v.a, { n: 1 });
+  assert.equal(v.missing, true);
+  assert.equal(v.asyncSeesSync, 1);
+  assert.equal(v.syncSeesAsync, "from async");
+  assert.equal(v.mapBack, true);
+  assert.deepEqual(v.list, ["a", "ab", "b", "c", "d"]);
+  assert.deepEqual(v.prefix, [["a", 1], ["ab", 2]]);
+  assert.deepEqual(v.reverse, ["d", "c"]);
+  assert.deepEqual(v.range, ["ab", "b"]);
+  assert.deepEqual([v.delYes, v.delNo], [true, false]);
+  assert.match(v.errs.arrayGet, /^TypeError: storage\.kv\.get\(\) takes one key, not an array/);
+  assert.match(v.errs.entriesPut, /^TypeError: storage\.kv\.put\(\) takes a key and a value/);
+  assert.match(v.errs.undef, /^TypeError: put\(\) cannot store undefined/);
+  assert.match(v.errs.bigValue, /^RangeError: Values cannot be larger than 131072 bytes/);
+  assert.match(v.errs.bigKey, /^RangeError: Keys cannot be larger than 131072 bytes/);
+  assert.equal(v.errs.fits, "no error");
+  assert.equal(v.rolledBack, true);
+  // The answer went out after the writes were durable (the output gate), so
+  // they are there after a restart.
+  await srv.restart();
+  assert.deepEqual(await ok("synckv", `return [...ctx.storage.kv.list()].map(([k]) => k)`), ["a", "ab", "b", "c"]);
+});
