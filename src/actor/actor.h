@@ -262,5 +262,9 @@ void actor_live_free(actor_live_t *v, size_t n);
 
 /* Test hook (not reachable by users): the next n commits of the process fail. */
 void actor_fail_next_commits(int n);
+/* Tests only: a WebSocket's connection reaches its instance ms later than
+ * its 101 (0: at once), to widen the window in which the socket is on its
+ * way. */
+void actor_delay_ws_attach(int ms);
 
 #endif

@@ -5,6 +5,7 @@
  * connection does into events for the instance, and what becomes of sockets
  * when an instance hibernates, is reset, is redeployed or goes away. The
  * wire protocol is net/ws.c's; the JS side is api/websocket.c's. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,8 @@ static api_ws_t *host_ws_new(api_host_t *h, api_state_t *st, bool hibernatable)
     map_put(&s->sockets, &k->id, sizeof k->id, k);
     return &k->ws;
 }
+
+static frame_t *frame_new(const uint8_t *data, size_t len);
 
 /* A frame has passed the output gate. */
 static void frame_out(frame_t *f)
@@ -331,9 +334,51 @@ typedef struct upgrade_ctx {
     uint64_t sock_id;
 } upgrade_ctx_t;
 
+static atomic_int attach_delay_ms;
+
+void actor_delay_ws_attach(int ms)
+{
+    atomic_store(&attach_delay_ms, ms);
+}
+
+static void upgraded(upgrade_ctx_t *u, uv_tcp_t *tcp, const uint8_t *head, size_t head_len);
+
+typedef struct delayed_attach {
+    uv_timer_t timer;
+    upgrade_ctx_t *u;
+    uv_tcp_t *tcp;
+    uint8_t *head;
+    size_t head_len;
+} delayed_attach_t;
+
+static void delayed_attach_cb(uv_timer_t *t)
+{
+    delayed_attach_t *d = t->data;
+    upgraded(d->u, d->tcp, d->head, d->head_len);
+    free(d->head);
+    uv_close((uv_handle_t *)&d->timer, (uv_close_cb)free);
+}
+
 static void on_upgraded(uv_tcp_t *tcp, const uint8_t *head, size_t head_len, void *arg)
 {
     upgrade_ctx_t *u = arg;
+    int delay = atomic_load(&attach_delay_ms);
+    if (delay > 0 && tcp) {
+        delayed_attach_t *d = xcalloc(1, sizeof *d);
+        d->u = u;
+        d->tcp = tcp;
+        d->head = head_len ? xmemdup(head, head_len) : NULL;
+        d->head_len = head_len;
+        uv_timer_init(&u->origin->loop, &d->timer);
+        d->timer.data = d;
+        uv_timer_start(&d->timer, delayed_attach_cb, (uint64_t)delay, 0);
+        return;
+    }
+    upgraded(u, tcp, head, head_len);
+}
+
+static void upgraded(upgrade_ctx_t *u, uv_tcp_t *tcp, const uint8_t *head, size_t head_len)
+{
     if (u->owner == u->origin) {
         sock_attach(u->owner, u->sock_id, tcp, -1, (uint8_t *)head, head_len);
         free(u);
@@ -403,6 +448,21 @@ bool sock_all_hibernatable(const instance_t *inst)
     return true;
 }
 
+/* Closes k's connection, or, while its 101 is on its way, queues the close
+ * to go out as soon as the connection arrives (sock_attach). */
+static void close_conn(actor_sock_t *k, int code, const char *reason)
+{
+    if (k->conn) {
+        ws_conn_close(k->conn, code, reason, strlen(reason));
+        return;
+    }
+    frame_t *f = frame_new((const uint8_t *)reason, strlen(reason));
+    f->close = true;
+    f->code = code;
+    f->sock = k;
+    frame_out(f);
+}
+
 void sock_close_all(instance_t *inst, bool all, int code, const char *reason)
 {
     for (api_ws_t *ws = inst->api.sockets; ws; ws = ws->next) {
@@ -410,9 +470,9 @@ void sock_close_all(instance_t *inst, bool all, int code, const char *reason)
         if ((!all && ws->hibernatable) || k->ended || ws->ready_state >= API_WS_CLOSING)
             continue;
         ws->ready_state = API_WS_CLOSING;
-        if (k->conn)
-            ws_conn_close(k->conn, code, reason, strlen(reason));
-        else if (!k->upgrading)
+        if (k->conn || k->upgrading)
+            close_conn(k, code, reason);
+        else
             k->ended = true; /* no connection will come */
     }
 }
@@ -441,9 +501,9 @@ void sock_orphan_all(instance_t *inst)
         actor_sock_t *k = sock_of(ws);
         api_ws_deinit(ws); /* unlinks it from the instance */
         k->inst = NULL;
-        if (k->conn)
-            ws_conn_close(k->conn, 1001, "the Durable Object went away", 28);
-        else if (!k->upgrading)
+        if (k->conn || k->upgrading)
+            close_conn(k, 1001, "the Durable Object went away");
+        else
             sock_free(k);
         ws = next;
     }
