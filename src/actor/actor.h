@@ -266,5 +266,9 @@ void actor_fail_next_commits(int n);
  * its 101 (0: at once), to widen the window in which the socket is on its
  * way. */
 void actor_delay_ws_attach(int ms);
+/* Tests only: a sync that starts once its shard has finished its part of a
+ * stop takes ms longer on the pool (0: not), so that the other shards stop
+ * while it runs. */
+void actor_slow_syncs(int ms);
 
 #endif

@@ -152,6 +152,7 @@ struct instance {
     int alarm_retries;     /* failed alarm() runs in a row */
     bool alarm_queued;     /* an alarm event is queued or running */
     uint64_t syncing;      /* the batch a sync in flight makes durable, 0: none */
+    struct job_work *sync_work; /* that sync's job on the pool (commit.c) */
     store_job_t *sync_next; /* the sync to run once that one is done */
     uint64_t sync_next_batch;
     struct sync_waiter *sync_waiters; /* storage.sync() promises */
@@ -242,6 +243,8 @@ const char *instance_failure(const instance_t *inst, char *buf, size_t len);
  * events it holds or runs fail, and a fresh instance takes the next ones. */
 void instance_block_timeout(instance_t *inst);
 void instance_commit_all_sync(instance_t *inst);
+/* The instance is being freed: a sync still on the pool finishes without it. */
+void instance_detach_sync(instance_t *inst);
 void instance_release_held(instance_t *inst);
 void event_answer(event_t *ev, http_response_t *res);
 void event_fail(event_t *ev, int status, const char *code, const char *msg);

@@ -161,6 +161,8 @@ static void fire(shard_t *s, const char *key, size_t klen)
 static void on_alarm_timer(uv_timer_t *t)
 {
     shard_t *s = t->data;
+    if (s->stopping)
+        return; /* they are kept in the files and fire after the next start */
     int64_t now = util_now_ms();
     while (s->alarm_n > 0 && s->alarm_heap[0].at <= now) {
         heap_ent_t e = heap_pop(s);

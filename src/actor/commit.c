@@ -6,9 +6,11 @@
  * depend on a batch are held until that batch is durable. One sync is in
  * flight per instance at a time: commits made meanwhile are covered by the
  * next one, so a hot instance pays one fsync per round of its events. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../lib/log.h"
 #include "../lib/mem.h"
@@ -16,7 +18,9 @@
 
 typedef struct job_work {
     uv_work_t req;
-    instance_t *inst;    /* NULL for a checkpoint */
+    instance_t *inst;    /* NULL for a checkpoint, or once the instance is freed */
+    shard_t *shard;      /* for a sync: whose commits_in_flight counts it */
+    int slow_ms;         /* test hook: wait this long first */
     store_job_t *job;
     uint64_t batch;      /* what a sync makes durable: every batch up to this one */
     int rc;
@@ -180,9 +184,20 @@ static void writes_lost(instance_t *inst, uint64_t kept, const char *what, const
 
 /* ---- jobs on the pool ------------------------------------------------------------- */
 
+static atomic_int slow_sync_ms;
+
+void actor_slow_syncs(int ms)
+{
+    atomic_store(&slow_sync_ms, ms);
+}
+
 static void job_work_cb(uv_work_t *w)
 {
     job_work_t *jw = w->data;
+    if (jw->slow_ms > 0) {
+        struct timespec ts = {jw->slow_ms / 1000, (long)(jw->slow_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     jw->rc = store_job_run(jw->job, jw->err, sizeof jw->err);
 }
 
@@ -195,15 +210,20 @@ static void job_after_cb(uv_work_t *w, int status)
     bool ok = status == 0 && jw->rc == 0;
     store_job_free(jw->job);
     if (!inst) {
-        /* A checkpoint: nothing waits for it. */
+        /* A checkpoint, or the sync of an instance freed meanwhile (at
+         * shutdown, after its last commit was made durable by then): nothing
+         * waits for it. */
         if (!ok)
             log_warn("store", "%s", jw->err);
+        if (jw->shard)
+            jw->shard->commits_in_flight--;
         free(jw);
         return;
     }
     shard_t *s = inst->shard;
     s->commits_in_flight--;
     inst->syncing = 0;
+    inst->sync_work = NULL;
     if (ok) {
         if (jw->batch > inst->done)
             inst->done = jw->batch;
@@ -234,8 +254,13 @@ static void queue_job(shard_t *s, instance_t *inst, store_job_t *job, uint64_t b
     jw->job = job;
     jw->batch = batch;
     jw->req.data = jw;
-    if (inst)
+    if (inst) {
+        jw->shard = s;
+        inst->sync_work = jw;
         s->commits_in_flight++;
+        if (s->drained_reported)
+            jw->slow_ms = atomic_load(&slow_sync_ms);
+    }
     uv_queue_work(&s->loop, &jw->req, job_work_cb, job_after_cb);
 }
 
@@ -304,6 +329,16 @@ void instance_release_waiters(instance_t *inst)
 
 /* At exit: commits and syncs what is left, blocking (the loop has nothing
  * else to do by then). */
+void instance_detach_sync(instance_t *inst)
+{
+    if (inst->sync_work) {
+        inst->sync_work->inst = NULL;
+        inst->sync_work = NULL;
+    }
+    store_job_free(inst->sync_next);
+    inst->sync_next = NULL;
+}
+
 void instance_commit_all_sync(instance_t *inst)
 {
     instance_note_writes(inst);

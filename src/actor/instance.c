@@ -313,6 +313,7 @@ void instance_evict(instance_t *inst)
     shard_t *s = inst->shard;
     drop_js(inst, 1001, "the Durable Object went away");
     sock_orphan_all(inst);
+    instance_detach_sync(inst);
     if (inst->removed)
         s->nremoved--;
     map_remove(&s->instances, inst->key, inst->keylen);

@@ -506,6 +506,11 @@ static http_response_t *manage_do(control_t *c, json_t *body, pending_reply_t *p
         actor_fail_next_commits(json_is_integer(n) ? (int)json_integer_value(n) : 1);
         return control_json_response(200, json_pack("{s:b}", "ok", 1));
     }
+    if (c->cfg->test_hooks && strcmp(action, "test_slow_syncs") == 0) {
+        json_t *ms = json_object_get(body, "ms");
+        actor_slow_syncs(json_is_integer(ms) ? (int)json_integer_value(ms) : 0);
+        return control_json_response(200, json_pack("{s:b}", "ok", 1));
+    }
     if (c->cfg->test_hooks && strcmp(action, "test_delay_ws_attach") == 0) {
         json_t *ms = json_object_get(body, "ms");
         actor_delay_ws_attach(json_is_integer(ms) ? (int)json_integer_value(ms) : 0);

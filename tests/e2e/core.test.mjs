@@ -4,6 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, access, readdir, mkdtemp, rm } from "node:fs/promises";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, waitFor, BIN } from "./lib/server.mjs";
@@ -297,6 +298,44 @@ test("access modes are enforced before the object runs", async () => {
   assert.equal(files.length, 1);
   await remove("guarded");
   await remove("keyed");
+});
+
+test("a stop while writes from timers are still being synced: they survive, and the server exits cleanly", async () => {
+  const s = await startServer({ args: ["--threads", "2"], durability: "fsync" });
+  try {
+    await s.deploy("probe", probeSrc);
+    const ids = Array.from({ length: 8 }, (_, i) => "late" + i); // on both shards
+    for (const id of ids) assert.equal((await s.json(`/_do/probe/${id}`, { method: "POST", body: "return 1" })).status, 200);
+    assert.equal((await s.manage({ action: "test_slow_syncs", ms: 2000 })).status, 200);
+    for (const id of ids) {
+      const r = await s.json(`/_do/probe/${id}`, { method: "POST", body: `
+        setTimeout(() => { ctx.storage.put("late", "written"); console.log("timer wrote"); }, 300);
+        return 1` });
+      assert.equal(r.status, 200);
+    }
+    // A response that streams until the client goes keeps one shard from
+    // finishing its part of the stop, so the timers fire, and the syncs of
+    // those on the other shard, which has finished, are slow (the hook):
+    // every shard stops while they are still on the pool.
+    let stream;
+    await new Promise((resolve, reject) => {
+      stream = http.request(`${s.url}/_do/probe/streamer`, { method: "POST" }, (res) => res.once("data", resolve));
+      stream.on("error", reject);
+      stream.end(`return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("x")); } }))`);
+    });
+    stream.on("error", () => {});
+    const exited = s.stop();
+    await waitFor(() => (s.log.match(/timer wrote/g) ?? []).length === ids.length, { what: "the timers to write" });
+    stream.destroy(); // now every shard may stop, while the syncs still run
+    const { code } = await exited;
+    assert.equal(code, 0);
+    assert.doesNotMatch(s.log, /AddressSanitizer|runtime error/);
+    await s.start();
+    for (const id of ids)
+      assert.equal((await s.json(`/_do/probe/${id}`, { method: "POST", body: `return await ctx.storage.get("late")` })).body.value, "written");
+  } finally {
+    await s.cleanup();
+  }
 });
 
 test("a second server on a port in use refuses to start and says why", async () => {

@@ -50,18 +50,6 @@ async function run(id, code, cls = "keeper", s = srv) {
   return r.body.value;
 }
 const manage = (body, s = srv) => s.manage(body);
-// The close of a WebSocket, or a failure if it does not come in time.
-async function closedWithin(ws, ms = 10000) {
-  let timer;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the WebSocket was not closed within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([ws.closed, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 async function ok(body, s = srv) {
   const r = await s.manage(body);
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -235,7 +223,7 @@ test("delete_instance: storage, alarm and memory go, sockets close; other instan
   const ws = await connect(`ws://127.0.0.1:${srv.port}/_do/keeper/doomed`);
   const r = await ok({ action: "delete_instance", name: "keeper", id: "doomed" });
   assert.deepEqual(r, { deleted: true, had_storage: true });
-  const end = await closedWithin(ws);
+  const end = await ws.closed;
   assert.equal(end.code, 1001);
   assert.match(end.reason, /deleted/);
   assert.deepEqual(await run("doomed", `return [self.mem, await ctx.storage.get("k") ?? null, await ctx.storage.getAlarm(),
@@ -254,7 +242,7 @@ test("delete_instance closes a WebSocket whose connection is still on its way to
   try {
     const ws = await connect(`ws://127.0.0.1:${srv.port}/_do/keeper/racer`);
     assert.equal((await ok({ action: "delete_instance", name: "keeper", id: "racer" })).deleted, true);
-    const end = await closedWithin(ws);
+    const end = await ws.closed;
     assert.equal(end.code, 1001);
     assert.match(end.reason, /deleted/);
   } finally {
@@ -287,7 +275,7 @@ test("backup and restore: byte for byte, into the same instance or a new one, wh
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.deepEqual(r.body, { restored: 1, instances: [{ app_id: "default", name: "keeper", id: "src" }] });
   assert.deepEqual(await snapshot("src"), before, "every key's bytes, every table and row, the alarm");
-  const end = await closedWithin(ws);
+  const end = await ws.closed;
   assert.equal(end.code, 1012, "its sockets are closed: they belonged to the old data");
   assert.equal(await run("src", "return self.mem"), 0, "its memory was reset");
   assert.equal(await run("src", `return (await ctx.storage.get("key049")).s.length`), 490, "the class reads what was restored");

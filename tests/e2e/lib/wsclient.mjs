@@ -14,8 +14,21 @@ export class Client {
     this.pings = 0;
     ws.on("message", (data, isBinary) => this.#push(isBinary ? Buffer.from(data) : data.toString()));
     ws.on("ping", () => this.pings++);
-    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.#closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on("error", () => {});
+  }
+
+  #closed;
+
+  // The close ({code, reason}); rejects if the socket is still open after
+  // 15 s, so that a close the server never sends fails the test instead of
+  // hanging it.
+  get closed() {
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the WebSocket was not closed within 15 s")), 15000);
+    });
+    return Promise.race([this.#closed, late]).finally(() => clearTimeout(timer));
   }
 
   #push(m) {
