@@ -327,8 +327,6 @@ void instance_release_waiters(instance_t *inst)
     settle_waiters(inst, false);
 }
 
-/* At exit: commits and syncs what is left, blocking (the loop has nothing
- * else to do by then). */
 void instance_detach_sync(instance_t *inst)
 {
     if (inst->sync_work) {
@@ -339,6 +337,8 @@ void instance_detach_sync(instance_t *inst)
     inst->sync_next = NULL;
 }
 
+/* At exit: commits and syncs what is left, blocking (the loop has nothing
+ * else to do by then). */
 void instance_commit_all_sync(instance_t *inst)
 {
     instance_note_writes(inst);
